@@ -1,0 +1,1 @@
+"""Test helpers: the fake OpenRouter server and chunk builders."""
