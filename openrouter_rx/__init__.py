@@ -1,5 +1,90 @@
-"""openrouter_rx: OpenRouter streaming chat completions as cold RxPY observables."""
+"""openrouter_rx: OpenRouter's streaming chat completions as cold RxPY observables.
 
+::
+
+    import openrouter_rx as orx
+    from reactivex import operators as ops
+
+    client = orx.Client()                      # key from OPENROUTER_API_KEY
+    client.stream([{"role": "user", "content": "Hi"}], model="openai/gpt-4o-mini").pipe(
+        ops.map(lambda chunk: chunk.content),
+    ).subscribe(lambda text: print(text, end="", flush=True))
+"""
+
+from . import errors
+from ._accumulator import ResponseAccumulator, ToolCallTracker
 from ._version import __version__
+from .chunk import Chunk, ChunkChoice, Delta, ToolCallDelta, Usage
+from .client import DEFAULT_BASE_URL, DEFAULT_MODEL, Client, Timeout
+from .errors import (
+    APIConnectionError,
+    APIStatusError,
+    APITimeoutError,
+    AuthenticationError,
+    BadGatewayError,
+    BadRequestError,
+    ConnectTimeout,
+    IdleTimeout,
+    InsecureTransportError,
+    InsufficientCreditsError,
+    ModerationError,
+    NotFoundError,
+    OpenRouterError,
+    PayloadTooLargeError,
+    PermissionDeniedError,
+    ProtocolError,
+    RateLimitError,
+    RequestTimeoutError,
+    ServerError,
+    ServiceUnavailableError,
+    StreamError,
+    ToolArgumentsError,
+    TotalTimeout,
+    TruncatedStreamError,
+    UnprocessableEntityError,
+)
+from .response import Response, ResponseChoice, ToolCall
 
-__all__ = ["__version__"]
+__all__ = [
+    "__version__",
+    "errors",
+    "Client",
+    "Timeout",
+    "DEFAULT_BASE_URL",
+    "DEFAULT_MODEL",
+    "Chunk",
+    "ChunkChoice",
+    "Delta",
+    "ToolCallDelta",
+    "Usage",
+    "Response",
+    "ResponseChoice",
+    "ToolCall",
+    "ResponseAccumulator",
+    "ToolCallTracker",
+    "OpenRouterError",
+    "APIStatusError",
+    "BadRequestError",
+    "AuthenticationError",
+    "InsufficientCreditsError",
+    "PermissionDeniedError",
+    "ModerationError",
+    "NotFoundError",
+    "RequestTimeoutError",
+    "PayloadTooLargeError",
+    "UnprocessableEntityError",
+    "RateLimitError",
+    "ServerError",
+    "BadGatewayError",
+    "ServiceUnavailableError",
+    "StreamError",
+    "TruncatedStreamError",
+    "ProtocolError",
+    "APIConnectionError",
+    "APITimeoutError",
+    "ConnectTimeout",
+    "IdleTimeout",
+    "TotalTimeout",
+    "ToolArgumentsError",
+    "InsecureTransportError",
+]

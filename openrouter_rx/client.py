@@ -1,0 +1,320 @@
+"""The client: builds requests and hands out cold observables.
+
+Nothing is sent until subscribe; each subscription sends its own request. By
+default the blocking read runs on the client's bounded thread pool, so
+``subscribe()`` returns at once (``.run()`` blocks until the end).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import os
+import threading
+from collections.abc import Mapping, Sequence
+from typing import Any
+from urllib.parse import urlsplit
+
+import reactivex
+import requests
+from reactivex import abc
+from reactivex.disposable import CompositeDisposable, Disposable
+from reactivex.scheduler import CurrentThreadScheduler, ImmediateScheduler, ThreadPoolScheduler
+from requests.adapters import HTTPAdapter
+
+from ._transport import Exchange, RequestSpec, Timeout
+from ._version import __version__
+from ._watchdog import Watchdog
+from .chunk import Chunk
+from .errors import InsecureTransportError
+from .response import Response
+
+__all__ = ["Client", "Timeout", "DEFAULT_BASE_URL", "DEFAULT_MODEL"]
+
+DEFAULT_BASE_URL = "https://openrouter.ai/api/v1"
+DEFAULT_MODEL = "openai/gpt-4o-mini"
+DEFAULT_MAX_EVENT_BYTES = 4 * 1024 * 1024
+
+Messages = Sequence[Mapping[str, Any]] | str
+
+
+class _Secret:
+    """Holds the API key; its repr and str never show it."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "<secret>"
+
+    __str__ = __repr__
+
+    def __reduce__(self) -> Any:  # never pickle the key by accident
+        raise TypeError("the API key cannot be pickled")
+
+
+def _is_loopback(host: str) -> bool:
+    if host in ("localhost", "localhost.localdomain") or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def _normalize_messages(messages: Messages) -> list[dict[str, Any]]:
+    if isinstance(messages, str):
+        return [{"role": "user", "content": messages}]
+    out = []
+    for message in messages:
+        if not isinstance(message, Mapping):
+            raise TypeError(
+                f"each message must be a mapping like {{'role': 'user', 'content': ...}}, not {type(message).__name__}"
+            )
+        out.append(dict(message))
+    return out
+
+
+def _to_wire(value: Any) -> Any:
+    """Objects that know their wire form (``to_dict()``) are converted, recursively."""
+    to_dict = getattr(value, "to_dict", None)
+    if callable(to_dict) and not isinstance(value, type):
+        return to_dict()
+    if isinstance(value, list | tuple):
+        return [_to_wire(item) for item in value]
+    return value
+
+
+class Client:
+    """An OpenRouter client whose requests are cold observables.
+
+    Args:
+        api_key: the OpenRouter key; defaults to ``$OPENROUTER_API_KEY``. Without
+            one no ``Authorization`` header is sent (fine for the fake server; the
+            real API answers 401 :class:`~openrouter_rx.errors.AuthenticationError`).
+        base_url: API root. A key is never sent over plain ``http://`` except to a
+            loopback host (:class:`~openrouter_rx.errors.InsecureTransportError`).
+        timeout: a :class:`Timeout` (connect, idle, total), or a number for idle.
+        site_url: sent as ``HTTP-Referer`` (app attribution).
+        site_name: sent as ``X-Title``.
+        pool_size: reader threads and pooled connections (at most this many
+            requests read at once; more wait for a free thread).
+        max_event_bytes: the largest SSE event accepted (ProtocolError beyond).
+        validate_chunks: validate every chunk with the marshmallow schema
+            (13-20x the cost of decoding it; off by default).
+        headers: extra headers for every request.
+
+    Example::
+
+        client = orx.Client()
+        client.stream("Say hi").pipe(ops.map(lambda c: c.content)).subscribe(print)
+    """
+
+    def __init__(
+        self,
+        api_key: str | None = None,
+        base_url: str = DEFAULT_BASE_URL,
+        timeout: Timeout | float | None = None,
+        site_url: str | None = None,
+        site_name: str | None = None,
+        pool_size: int = 10,
+        *,
+        max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES,
+        validate_chunks: bool = False,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        key = api_key if api_key is not None else os.environ.get("OPENROUTER_API_KEY")
+        self._key = _Secret(key) if key else None
+        self.base_url = base_url.rstrip("/")
+        parts = urlsplit(self.base_url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"base_url must be an http(s) URL, not {base_url!r}")
+        if self._key is not None and parts.scheme == "http" and not _is_loopback(parts.hostname):
+            raise InsecureTransportError(f"refusing to send the API key over plain http to {parts.hostname}; use https")
+        if isinstance(timeout, int | float):
+            timeout = Timeout(idle=float(timeout))
+        self.timeout = timeout or Timeout()
+        if pool_size < 1:
+            raise ValueError("pool_size must be at least 1")
+        self.site_url = site_url
+        self.site_name = site_name
+        self.pool_size = pool_size
+        self.max_event_bytes = max_event_bytes
+        self.validate_chunks = validate_chunks
+        self._extra_headers = dict(headers or {})
+        self._session = requests.Session()
+        adapter = HTTPAdapter(pool_connections=pool_size, pool_maxsize=pool_size, max_retries=0)
+        self._session.mount("https://", adapter)
+        self._session.mount("http://", adapter)
+        self._session.trust_env = True
+        self._scheduler: ThreadPoolScheduler | None = None
+        self._scheduler_lock = threading.Lock()
+        self._watchdog = Watchdog()
+        self._closed = False
+
+    # -- plumbing ------------------------------------------------------------
+    def __repr__(self) -> str:
+        key = "set" if self._key is not None else "unset"
+        return (
+            f"Client(base_url={self.base_url!r}, api_key=<{key}>, timeout={self.timeout!r}, pool_size={self.pool_size})"
+        )
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def has_api_key(self) -> bool:
+        """Whether a key is configured (the key itself is never exposed)."""
+        return self._key is not None
+
+    @property
+    def scheduler(self) -> abc.SchedulerBase:
+        """The client's bounded pool where reads run by default."""
+        with self._scheduler_lock:
+            if self._scheduler is None:
+                self._scheduler = ThreadPoolScheduler(max_workers=self.pool_size)
+            return self._scheduler
+
+    def close(self) -> None:
+        """Release the pool, the watchdog and pooled connections. Idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        self._watchdog.close()
+        with self._scheduler_lock:
+            if self._scheduler is not None:
+                self._scheduler.executor.shutdown(wait=False, cancel_futures=True)
+        self._session.close()
+
+    def _headers(self, streaming: bool, extra: Mapping[str, str] | None) -> dict[str, str]:
+        headers = {
+            "Content-Type": "application/json",
+            "Accept": "text/event-stream" if streaming else "application/json",
+            "User-Agent": f"openrouter-rx/{__version__}",
+        }
+        if self._key is not None:
+            headers["Authorization"] = f"Bearer {self._key.reveal()}"
+        if self.site_url:
+            headers["HTTP-Referer"] = self.site_url
+        if self.site_name:
+            headers["X-Title"] = self.site_name
+        headers.update(self._extra_headers)
+        if extra:
+            headers.update(extra)
+        return headers
+
+    def build_body(
+        self, messages: Messages, model: str | None, streaming: bool, params: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        """The JSON body for a request: every OpenRouter field passes through.
+
+        ``None`` values are dropped; objects with ``to_dict()`` (tools, response
+        formats) are converted.
+        """
+        body: dict[str, Any] = {"messages": _normalize_messages(messages)}
+        if model is not None:
+            body["model"] = model
+        for name, value in params.items():
+            if value is not None:
+                body[name] = _to_wire(value)
+        body["stream"] = streaming
+        return body
+
+    def _spec(
+        self,
+        messages: Messages,
+        model: str | None,
+        streaming: bool,
+        timeout: Timeout | float | None,
+        extra_headers: Mapping[str, str] | None,
+        params: Mapping[str, Any],
+    ) -> RequestSpec:
+        if isinstance(timeout, int | float):
+            timeout = Timeout(connect=self.timeout.connect, idle=float(timeout), total=self.timeout.total)
+        body = self.build_body(messages, model, streaming, params)
+        return RequestSpec(
+            url=f"{self.base_url}/chat/completions",
+            body=json.dumps(body, ensure_ascii=False, default=str).encode("utf-8"),
+            headers=self._headers(streaming, extra_headers),
+            timeout=timeout or self.timeout,
+            max_event_bytes=self.max_event_bytes,
+            validate_chunks=self.validate_chunks,
+            streaming=streaming,
+            model=model,
+        )
+
+    def _observable(self, spec: RequestSpec, scheduler: abc.SchedulerBase | None) -> reactivex.Observable[Any]:
+        def subscribe(
+            observer: abc.ObserverBase[Any], subscribe_scheduler: abc.SchedulerBase | None = None
+        ) -> abc.DisposableBase:
+            if self._closed:
+                raise RuntimeError("this Client is closed")
+            chosen = scheduler or subscribe_scheduler or self.scheduler
+            if isinstance(chosen, ImmediateScheduler):
+                # Run on the trampoline so take(n) & co. can dispose mid-read.
+                chosen = CurrentThreadScheduler.singleton()
+            exchange = Exchange(self._session, spec, self._watchdog)
+
+            def action(_: abc.SchedulerBase, __: Any = None) -> None:
+                exchange.run(observer)
+
+            handle = chosen.schedule(action)
+            return CompositeDisposable(Disposable(exchange.cancel), handle)
+
+        return reactivex.create(subscribe)
+
+    # -- public API ----------------------------------------------------------
+    def stream(
+        self,
+        messages: Messages,
+        model: str | None = DEFAULT_MODEL,
+        *,
+        scheduler: abc.SchedulerBase | None = None,
+        timeout: Timeout | float | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        **params: Any,
+    ) -> reactivex.Observable[Chunk]:
+        """A cold observable of the chunks of one streamed chat completion.
+
+        Each subscription sends its own request; disposing closes the connection
+        at once. Completes after ``data: [DONE]``; errors with a typed
+        :class:`~openrouter_rx.errors.OpenRouterError`.
+
+        Args:
+            messages: the conversation (a str is one user message).
+            model: the OpenRouter model id (``None`` to omit, e.g. with ``models=``).
+            scheduler: where the blocking read runs. Default: the scheduler given
+                to ``subscribe(scheduler=...)``, else the client's pool. Pass
+                ``CurrentThreadScheduler()`` (or ``ImmediateScheduler``) to read
+                synchronously inside ``subscribe()``.
+            timeout: overrides the client's :class:`Timeout` for this request
+                (a number sets ``idle``).
+            extra_headers: extra headers for this request.
+            **params: any OpenRouter body field (temperature, max_tokens, tools,
+                tool_choice, response_format, models, provider, reasoning,
+                plugins, transforms, ...), passed through unchanged.
+        """
+        return self._observable(self._spec(messages, model, True, timeout, extra_headers, params), scheduler)
+
+    def complete(
+        self,
+        messages: Messages,
+        model: str | None = DEFAULT_MODEL,
+        *,
+        scheduler: abc.SchedulerBase | None = None,
+        timeout: Timeout | float | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        **params: Any,
+    ) -> reactivex.Observable[Response]:
+        """A cold observable of one non-streaming completion: one
+        :class:`~openrouter_rx.Response`, then completed. Same arguments as
+        :meth:`stream`."""
+        return self._observable(self._spec(messages, model, False, timeout, extra_headers, params), scheduler)

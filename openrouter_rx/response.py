@@ -1,0 +1,209 @@
+"""The finished (or partial) response: what ``Client.complete`` emits and what
+accumulating a stream of chunks builds."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any
+
+from .chunk import Chunk, Usage
+from .errors import ToolArgumentsError
+
+__all__ = ["Response", "ResponseChoice", "ToolCall"]
+
+
+@dataclass(frozen=True)
+class ToolCall:
+    """A complete tool call requested by the model.
+
+    ``arguments_json`` is the text exactly as the model produced it;
+    :attr:`arguments` parses it on first access.
+    """
+
+    id: str | None
+    name: str | None
+    arguments_json: str = ""
+    type: str = "function"
+    index: int = 0
+
+    @cached_property
+    def arguments(self) -> dict[str, Any]:
+        """The arguments as a dict (``{}`` for empty text).
+
+        Raises:
+            ToolArgumentsError: the text is not a JSON object (``err.raw`` has it).
+        """
+        text = self.arguments_json.strip()
+        if not text:
+            return {}
+        try:
+            value = json.loads(text)
+        except ValueError as exc:
+            raise ToolArgumentsError(
+                f"arguments of tool call {self.name!r} are not valid JSON: {exc}",
+                raw=self.arguments_json,
+                name=self.name,
+            ) from None
+        if not isinstance(value, dict):
+            raise ToolArgumentsError(
+                f"arguments of tool call {self.name!r} are not a JSON object", raw=self.arguments_json, name=self.name
+            )
+        return value
+
+    def to_dict(self) -> dict[str, Any]:
+        """The wire form used in an assistant message's ``tool_calls``."""
+        return {
+            "id": self.id,
+            "type": self.type,
+            "function": {"name": self.name, "arguments": self.arguments_json or "{}"},
+        }
+
+    def to_result_message(self, content: Any) -> dict[str, Any]:
+        """The ``role: tool`` message that answers this call.
+
+        Non-string content is JSON-encoded.
+        """
+        text = content if isinstance(content, str) else json.dumps(content, default=str)
+        return {"role": "tool", "tool_call_id": self.id, "name": self.name, "content": text}
+
+
+@dataclass(frozen=True)
+class ResponseChoice:
+    """One complete choice of a response."""
+
+    index: int = 0
+    role: str = "assistant"
+    content: str = ""
+    reasoning: str = ""
+    reasoning_details: tuple[Mapping[str, Any], ...] = ()
+    refusal: str | None = None
+    tool_calls: tuple[ToolCall, ...] = ()
+    finish_reason: str | None = None
+    native_finish_reason: str | None = None
+
+    def to_message(self) -> dict[str, Any]:
+        """The assistant message to append to the conversation for the next turn."""
+        message: dict[str, Any] = {"role": "assistant", "content": self.content or None}
+        if self.tool_calls:
+            message["tool_calls"] = [call.to_dict() for call in self.tool_calls]
+        if self.reasoning_details:
+            message["reasoning_details"] = [dict(d) for d in self.reasoning_details]
+        if message["content"] is None and not self.tool_calls:
+            message["content"] = ""
+        return message
+
+
+_NO_CHOICE = ResponseChoice()
+
+
+@dataclass(frozen=True)
+class Response:
+    """A whole chat completion: from ``Client.complete`` or accumulated chunks.
+
+    The shortcuts read choice 0; ``choices`` keeps every index (``n > 1``).
+    """
+
+    id: str | None = None
+    model: str | None = None
+    provider: str | None = None
+    created: int | None = None
+    system_fingerprint: str | None = None
+    choices: tuple[ResponseChoice, ...] = ()
+    usage: Usage | None = None
+    raw: Mapping[str, Any] | None = field(default=None, compare=False, repr=False)
+
+    def choice(self, index: int = 0) -> ResponseChoice:
+        """The choice with this index (an empty choice when absent)."""
+        for choice in self.choices:
+            if choice.index == index:
+                return choice
+        return _NO_CHOICE
+
+    @property
+    def content(self) -> str:
+        """Choice 0's text."""
+        return self.choice(0).content
+
+    @property
+    def reasoning(self) -> str:
+        """Choice 0's reasoning text."""
+        return self.choice(0).reasoning
+
+    @property
+    def refusal(self) -> str | None:
+        """Choice 0's refusal, when the model refused."""
+        return self.choice(0).refusal
+
+    @property
+    def tool_calls(self) -> list[ToolCall]:
+        """Choice 0's tool calls."""
+        return list(self.choice(0).tool_calls)
+
+    @property
+    def has_tool_calls(self) -> bool:
+        """True when choice 0 asks for tool calls."""
+        return bool(self.choice(0).tool_calls)
+
+    @property
+    def finish_reason(self) -> str | None:
+        """Choice 0's finish_reason."""
+        return self.choice(0).finish_reason
+
+    def to_message(self) -> dict[str, Any]:
+        """Choice 0 as the assistant message to append for the next turn."""
+        return self.choice(0).to_message()
+
+    @classmethod
+    def from_chunks(cls, chunks: Iterable[Chunk]) -> Response:
+        """Accumulate chunks into a response (see :class:`ResponseAccumulator`)."""
+        from ._accumulator import ResponseAccumulator
+
+        acc = ResponseAccumulator()
+        for chunk in chunks:
+            acc.add(chunk)
+        return acc.response()
+
+    @classmethod
+    def from_completion(cls, body: Mapping[str, Any]) -> Response:
+        """Build from a non-streaming ``chat.completion`` body (already validated)."""
+        choices = []
+        for position, item in enumerate(body.get("choices") or ()):
+            message = item.get("message") or {}
+            calls = tuple(
+                ToolCall(
+                    id=call.get("id"),
+                    name=(call.get("function") or {}).get("name"),
+                    arguments_json=(call.get("function") or {}).get("arguments") or "",
+                    type=call.get("type") or "function",
+                    index=call.get("index", i) if isinstance(call.get("index", i), int) else i,
+                )
+                for i, call in enumerate(message.get("tool_calls") or ())
+            )
+            index = item.get("index")
+            choices.append(
+                ResponseChoice(
+                    index=index if isinstance(index, int) else position,
+                    role=message.get("role") or "assistant",
+                    content=message.get("content") or "",
+                    reasoning=message.get("reasoning") or "",
+                    reasoning_details=tuple(message.get("reasoning_details") or ()),
+                    refusal=message.get("refusal"),
+                    tool_calls=calls,
+                    finish_reason=item.get("finish_reason"),
+                    native_finish_reason=item.get("native_finish_reason"),
+                )
+            )
+        usage = body.get("usage")
+        return cls(
+            id=body.get("id"),
+            model=body.get("model"),
+            provider=body.get("provider"),
+            created=body.get("created"),
+            system_fingerprint=body.get("system_fingerprint"),
+            choices=tuple(choices),
+            usage=Usage.from_dict(usage) if isinstance(usage, Mapping) else None,
+            raw=body,
+        )
