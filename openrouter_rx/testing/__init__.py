@@ -1,1 +1,73 @@
-"""Test helpers: the fake OpenRouter server and chunk builders."""
+"""Test helpers for code built on ``openrouter_rx``: a fake OpenRouter server and wire builders.
+
+:class:`FakeOpenRouter` is a real HTTP server on the loopback interface. Script its replies with
+:meth:`FakeOpenRouter.enqueue` (:class:`StreamReply`, :class:`ErrorReply`, :class:`CompletionReply`,
+:class:`RawReply`, :class:`JSONReply`, :class:`SSEFileReply`, :class:`CassetteReply`,
+:class:`RecordedFolderReply`) and build the chunks with :class:`ChunkFactory`, :func:`text_chunks`,
+:func:`tool_call_chunks`, :func:`completion_body` and friends. With pytest, the
+``fake_openrouter`` fixture gives a started server.
+"""
+
+from ._bodies import completion_body, models_body
+from ._builders import (
+    ChunkFactory,
+    Event,
+    KeepAlive,
+    Pause,
+    Pieces,
+    encode_event,
+    new_call_id,
+    new_generation_id,
+    split_pieces,
+    sse_bytes,
+    text_chunks,
+    tool_call_chunks,
+    usage_dict,
+)
+from ._cassette import CassetteReply, RecordedFolderReply, RecordedInteraction, load_cassette
+from ._replies import (
+    CompletionReply,
+    ErrorReply,
+    JSONReply,
+    RawReply,
+    Reply,
+    SSEFileReply,
+    StreamReply,
+    split_sse_events,
+)
+from ._server import FakeOpenRouter, Responder
+from ._wire import RecordedRequest, ResponseWriter
+
+__all__ = [
+    "CassetteReply",
+    "ChunkFactory",
+    "CompletionReply",
+    "ErrorReply",
+    "Event",
+    "FakeOpenRouter",
+    "JSONReply",
+    "KeepAlive",
+    "Pause",
+    "Pieces",
+    "RawReply",
+    "RecordedFolderReply",
+    "RecordedInteraction",
+    "RecordedRequest",
+    "Reply",
+    "Responder",
+    "ResponseWriter",
+    "SSEFileReply",
+    "StreamReply",
+    "completion_body",
+    "encode_event",
+    "load_cassette",
+    "models_body",
+    "new_call_id",
+    "new_generation_id",
+    "split_pieces",
+    "split_sse_events",
+    "sse_bytes",
+    "text_chunks",
+    "tool_call_chunks",
+    "usage_dict",
+]
