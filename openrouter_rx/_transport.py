@@ -105,6 +105,7 @@ class Exchange:
         self.started = time.monotonic()
         self.last_progress = self.started
         self._drain_until: float | None = None
+        self._running = False
 
     # -- watchdog protocol -------------------------------------------------
     def deadline(self) -> float | None:
@@ -155,10 +156,30 @@ class Exchange:
         return self.cancelled or self.expired is not None
 
     # -- running -----------------------------------------------------------
+    def close_by_client(self, observer: abc.ObserverBase[Any]) -> None:
+        """The client is closing: end this exchange with an :class:`APIConnectionError`.
+
+        A running exchange is aborted and its reader reports the error; one still
+        waiting for a reader thread reports it here, since it will never run.
+        """
+        with self._lock:
+            waiting = not self._running and not self.finished
+            if waiting:
+                self.finished = True
+        if waiting:
+            if not self.cancelled:
+                observer.on_error(self._abort_error("closed"))
+            return
+        if not (self.finished or self.cancelled):
+            self.expired = "closed"
+            self._abort()
+
     def run(self, observer: abc.ObserverBase[Any]) -> None:
         """Send the request and deliver the reply to ``observer`` (blocking)."""
-        if self.cancelled:
-            return
+        with self._lock:
+            if self.cancelled or self.finished:
+                return
+            self._running = True
         self._watchdog.watch(self)
         acc = ResponseAccumulator()
         try:
@@ -173,7 +194,7 @@ class Exchange:
             self._fail(observer, exc, acc)
         except Exception as exc:  # anything else is reported, never lost
             if self.aborted and not self.cancelled:
-                self._fail(observer, self._timeout_error(), acc)
+                self._fail(observer, self._abort_error(), acc)
             elif not self.cancelled:
                 # Most likely raised by a downstream on_next: close and report it there.
                 log.debug("stream ended by an exception: %r", exc)
@@ -181,6 +202,15 @@ class Exchange:
                 self._emit_error(observer, exc)
         finally:
             self.finished = True
+            if log.isEnabledFor(logging.DEBUG):
+                outcome = "cancelled" if self.cancelled else (self.expired or "done")
+                log.debug(
+                    "%s after %.3fs, %d chunks (%s)",
+                    self._spec.url,
+                    time.monotonic() - self.started,
+                    acc.chunk_count,
+                    outcome,
+                )
             with self._lock:
                 leftover, self._response = self._response, None
             if leftover is not None:
@@ -198,9 +228,12 @@ class Exchange:
         if not self.cancelled:
             observer.on_error(exc)
 
-    def _timeout_error(self) -> OpenRouterError:
+    def _abort_error(self, reason: str | None = None) -> OpenRouterError:
         timeout = self._spec.timeout
-        if self.expired == "total":
+        reason = reason or self.expired
+        if reason == "closed":
+            return APIConnectionError("the Client was closed while this request was in flight")
+        if reason == "total":
             return TotalTimeout(f"the request took longer than {timeout.total}s (Timeout.total)", timeout=timeout.total)
         return IdleTimeout(
             f"no data for {timeout.idle}s (Timeout.idle; keep-alive comments do not count)", timeout=timeout.idle
@@ -210,7 +243,7 @@ class Exchange:
         if self.cancelled:
             raise _Aborted
         if self.expired:
-            raise self._timeout_error()
+            raise self._abort_error()
 
     def _send(self) -> requests.Response:
         spec = self._spec
@@ -230,7 +263,7 @@ class Exchange:
         except requests.exceptions.ReadTimeout:
             self._check()
             self.expired = self.expired or "idle"
-            raise self._timeout_error() from None
+            raise self._abort_error() from None
         except requests.exceptions.RequestException as exc:
             self._check()
             raise APIConnectionError(f"connection to {_origin(spec.url)} failed: {_reason(exc)}") from None
@@ -295,6 +328,8 @@ class Exchange:
                 if not finished:
                     finished = any(choice.finish_reason is not None for choice in chunk.choices)
                 acc.add(chunk)
+                if self.cancelled:
+                    raise _Aborted
                 observer.on_next(chunk)
         except OpenRouterError:
             self._check()
@@ -304,7 +339,7 @@ class Exchange:
             if isinstance(exc, requests.exceptions.RequestException | OSError) or _is_urllib3_error(exc):
                 if "timed out" in str(exc).lower():
                     self.expired = "idle"
-                    raise self._timeout_error() from None
+                    raise self._abort_error() from None
                 raise TruncatedStreamError(f"the connection was lost mid-stream: {_reason(exc)}") from None
             raise
         self._check()

@@ -155,6 +155,8 @@ class Client:
         self._scheduler: ThreadPoolScheduler | None = None
         self._scheduler_lock = threading.Lock()
         self._watchdog = Watchdog()
+        self._active: dict[Exchange, abc.ObserverBase[Any]] = {}
+        self._active_lock = threading.Lock()
         self._closed = False
 
     # -- plumbing ------------------------------------------------------------
@@ -184,10 +186,19 @@ class Client:
             return self._scheduler
 
     def close(self) -> None:
-        """Release the pool, the watchdog and pooled connections. Idempotent."""
+        """Release the pool, the watchdog and pooled connections. Idempotent.
+
+        Requests still in flight end with an :class:`~openrouter_rx.errors.APIConnectionError`
+        (never silently: a blocked ``.run()`` returns).
+        """
         if self._closed:
             return
         self._closed = True
+        with self._active_lock:
+            active = list(self._active.items())
+            self._active.clear()
+        for exchange, observer in active:
+            exchange.close_by_client(observer)
         self._watchdog.close()
         with self._scheduler_lock:
             if self._scheduler is not None:
@@ -262,12 +273,25 @@ class Client:
                 # Run on the trampoline so take(n) & co. can dispose mid-read.
                 chosen = CurrentThreadScheduler.singleton()
             exchange = Exchange(self._session, spec, self._watchdog)
+            with self._active_lock:
+                self._active[exchange] = observer
+
+            def forget() -> None:
+                with self._active_lock:
+                    self._active.pop(exchange, None)
 
             def action(_: abc.SchedulerBase, __: Any = None) -> None:
-                exchange.run(observer)
+                try:
+                    exchange.run(observer)
+                finally:
+                    forget()
+
+            def dispose() -> None:
+                exchange.cancel()
+                forget()
 
             handle = chosen.schedule(action)
-            return CompositeDisposable(Disposable(exchange.cancel), handle)
+            return CompositeDisposable(Disposable(dispose), handle)
 
         return reactivex.create(subscribe)
 

@@ -537,3 +537,70 @@ def test_body_json_is_compact_utf8(fake_openrouter: FakeOpenRouter, client: orx.
     client.stream("héllo 🌍").run()
     request = fake_openrouter.last_request
     assert request is not None and json.loads(request.body.decode("utf-8"))["messages"][0]["content"] == "héllo 🌍"
+
+
+def test_connection_is_reused_after_done(fake_openrouter: FakeOpenRouter, client: orx.Client) -> None:
+    for _ in range(3):
+        client.stream("hi").run()
+    ports = {request.client_port for request in fake_openrouter.requests}
+    assert len(fake_openrouter.requests) == 3 and len(ports) == 1  # the tail after [DONE] was drained
+
+
+def test_connection_is_not_reused_after_dispose(fake_openrouter: FakeOpenRouter, client: orx.Client) -> None:
+    fake_openrouter.enqueue(StreamReply(text_chunks("a b c d e f"), delay=0.05))
+    client.stream("hi").pipe(ops.take(1)).run()
+    client.stream("hi").run()
+    first, second = fake_openrouter.wait_for_requests(2)
+    assert first.client_port != second.client_port  # a half-read connection is never handed to another request
+
+
+def test_dispose_before_headers_emits_nothing_and_closes_when_they_arrive(
+    fake_openrouter: FakeOpenRouter, client: orx.Client
+) -> None:
+    fake_openrouter.enqueue(StreamReply(text_chunks("never seen"), headers_delay=0.3, stall_after=1))
+    items: list[Any] = []
+    terminal: list[str] = []
+    subscription = client.stream("hi").subscribe(
+        items.append, lambda e: terminal.append("error"), lambda: terminal.append("completed")
+    )
+    request = fake_openrouter.wait_for_requests(1)[0]
+    subscription.dispose()
+    assert request.wait_disconnected(3.0)
+    time.sleep(0.1)
+    assert items == [] and terminal == []
+
+
+def test_queued_subscription_disposed_before_it_starts_sends_nothing(fake_openrouter: FakeOpenRouter) -> None:
+    fake_openrouter.enqueue(StreamReply(text_chunks("slow one"), stall_after=1))
+    with orx.Client(base_url=fake_openrouter.base_url, pool_size=1) as c:
+        first = c.stream("hi").subscribe(lambda _: None)
+        fake_openrouter.wait_for_requests(1)
+        queued = c.stream("hi").subscribe(lambda _: None)  # waits for the only reader thread
+        queued.dispose()
+        first.dispose()
+        time.sleep(0.3)
+        assert len(fake_openrouter.requests) == 1
+
+
+def test_closing_the_client_ends_requests_in_flight(fake_openrouter: FakeOpenRouter) -> None:
+    fake_openrouter.enqueue(StreamReply(text_chunks("a b c"), stall_after=2))
+    c = orx.Client(base_url=fake_openrouter.base_url, pool_size=1)
+    results: list[Exception] = []
+    done = threading.Event()
+
+    def on_error(exc: Exception) -> None:
+        results.append(exc)
+        if len(results) == 2:
+            done.set()
+
+    got = threading.Event()
+    c.stream("hi").subscribe(lambda _: got.set(), on_error=on_error)  # running
+    assert got.wait(WAIT)
+    c.stream("hi").subscribe(on_error=on_error)  # queued behind it
+    c.close()
+    assert done.wait(WAIT), "a subscriber was left without a terminal event"
+    assert all(type(e) is orx.APIConnectionError and "closed" in str(e) for e in results)
+    assert results[0].partial is not None or results[1].partial is not None  # the running one kept its chunks
+    assert fake_openrouter.requests[0].wait_disconnected(2.0)
+    with pytest.raises(RuntimeError, match="closed"):
+        c.stream("hi").run()

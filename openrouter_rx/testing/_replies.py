@@ -93,7 +93,8 @@ class StreamReply(Reply):
 
     Items of ``events`` are chunk dicts (``data: <json>``), raw ``str``/``bytes`` SSE text,
     :class:`KeepAlive` comments or :class:`Pause` waits. ``delay`` separates data events,
-    ``first_delay`` comes before the first one and ``done`` appends ``data: [DONE]``.
+    ``headers_delay`` comes before the response headers, ``first_delay`` before the first
+    event and ``done`` appends ``data: [DONE]``.
     ``disconnect_after=N`` closes the socket abruptly after N data events; ``stall_after=N``
     then holds the connection open (with a keep-alive comment every ``stall_keepalive`` seconds
     if set) until the client leaves or the server stops. ``framing`` is ``"chunked"`` (as
@@ -105,6 +106,7 @@ class StreamReply(Reply):
     _: KW_ONLY
     delay: float = 0.0
     first_delay: float = 0.0
+    headers_delay: float = 0.0
     done: bool = True
     status: int = 200
     headers: Headers | None = None
@@ -173,6 +175,7 @@ class StreamReply(Reply):
         if first is not None and first.get("id"):
             headers.append(("X-Generation-Id", str(first["id"])))
         plan, cut = self.plan()
+        out.sleep(self.headers_delay)
         out.begin(self.status, merge_headers(headers, self.headers), framing=self.framing)
         out.sleep(self.first_delay)
         for item in plan:

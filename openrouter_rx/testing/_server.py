@@ -74,6 +74,7 @@ class _Handler(BaseHTTPRequestHandler):
             body=body,
             json=RecordedRequest.decode_json(body),
             received_at=time.monotonic(),
+            client_port=int(self.client_address[1]),
         )
 
     def _dispatch(self) -> None:

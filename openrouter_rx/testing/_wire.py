@@ -44,6 +44,8 @@ class RecordedRequest:
     body: bytes
     json: Any
     received_at: float
+    client_port: int = 0
+    """The client's TCP port: equal ports mean the client reused a pooled connection."""
     disconnected: threading.Event = field(default_factory=threading.Event, repr=False)
     """Set when the server noticed that the client went away before the reply was finished."""
     finished: threading.Event = field(default_factory=threading.Event, repr=False)
