@@ -82,6 +82,8 @@ class ToolCallSchema(WireSchema):
 
 
 class DeltaSchema(WireSchema):
+    """What one chunk adds to a choice (also the shape of a whole ``message``)."""
+
     role = fields.String(allow_none=True)
     content = fields.String(allow_none=True)
     reasoning = fields.String(allow_none=True)
@@ -108,8 +110,8 @@ class UsageSchema(WireSchema):
     cost_details = fields.Dict(allow_none=True)
 
 
-class ChunkSchema(WireSchema):
-    """One ``chat.completion.chunk``."""
+class _CompletionBaseSchema(WireSchema):
+    """Fields shared by chunks and whole completions."""
 
     id = fields.String(allow_none=True)
     object = fields.String(allow_none=True)
@@ -117,18 +119,18 @@ class ChunkSchema(WireSchema):
     model = fields.String(allow_none=True)
     provider = fields.String(allow_none=True)
     system_fingerprint = fields.String(allow_none=True)
-    choices = fields.List(fields.Nested(ChunkChoiceSchema), required=True)
     usage = fields.Nested(UsageSchema, allow_none=True)
+
+
+class ChunkSchema(_CompletionBaseSchema):
+    """One ``chat.completion.chunk``."""
+
+    choices = fields.List(fields.Nested(ChunkChoiceSchema), required=True)
     error = fields.Nested(ErrorObjectSchema, allow_none=True)
 
 
-class MessageSchema(WireSchema):
-    role = fields.String(allow_none=True)
-    content = fields.String(allow_none=True)
-    reasoning = fields.String(allow_none=True)
-    reasoning_details = fields.List(fields.Dict(), allow_none=True)
-    refusal = fields.String(allow_none=True)
-    tool_calls = fields.List(fields.Nested(ToolCallSchema), allow_none=True)
+class MessageSchema(DeltaSchema):
+    """The assistant ``message`` of a non-streaming choice."""
 
 
 class CompletionChoiceSchema(WireSchema):
@@ -138,17 +140,10 @@ class CompletionChoiceSchema(WireSchema):
     native_finish_reason = fields.String(allow_none=True)
 
 
-class CompletionSchema(WireSchema):
+class CompletionSchema(_CompletionBaseSchema):
     """A non-streaming ``chat.completion`` body."""
 
-    id = fields.String(allow_none=True)
-    object = fields.String(allow_none=True)
-    created = fields.Integer(allow_none=True)
-    model = fields.String(allow_none=True)
-    provider = fields.String(allow_none=True)
-    system_fingerprint = fields.String(allow_none=True)
     choices = fields.List(fields.Nested(CompletionChoiceSchema), required=True)
-    usage = fields.Nested(UsageSchema, allow_none=True)
 
 
 _INSTANCES: dict[type[Schema], Schema] = {}

@@ -59,6 +59,10 @@ class RecordedInteraction:
         except ValueError:
             return None
 
+    def serve(self, out: ResponseWriter, pace: float | None = None) -> None:
+        """Write this recorded response (SSE bodies event by event, ``pace`` seconds apart)."""
+        serve_recorded(out, self.status, self.reply_headers(), self.body, pace=pace, reason=self.status_message or None)
+
     def reply_headers(self) -> list[tuple[str, str]]:
         """Response headers to replay: all recorded ones except hop-by-hop framing headers.
 
@@ -215,15 +219,7 @@ class CassetteReply(Reply):
 
     def write(self, out: ResponseWriter) -> None:
         """Serve the interaction."""
-        recorded = self.take()
-        serve_recorded(
-            out,
-            recorded.status,
-            recorded.reply_headers(),
-            recorded.body,
-            pace=self.pace,
-            reason=recorded.status_message or None,
-        )
+        self.take().serve(out, self.pace)
 
 
 @dataclass
@@ -269,12 +265,4 @@ class RecordedFolderReply(Reply):
 
     def write(self, out: ResponseWriter) -> None:
         """Serve the recorded response."""
-        recorded = self.load()
-        serve_recorded(
-            out,
-            recorded.status,
-            recorded.reply_headers(),
-            recorded.body,
-            pace=self.pace,
-            reason=recorded.status_message or None,
-        )
+        self.load().serve(out, self.pace)
