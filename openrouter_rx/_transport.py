@@ -180,6 +180,8 @@ class Exchange:
             if self.cancelled or self.finished:
                 return
             self._running = True
+        # Time spent waiting for a free reader thread does not count against the limits.
+        self.started = self.last_progress = time.monotonic()
         self._watchdog.watch(self)
         acc = ResponseAccumulator()
         try:

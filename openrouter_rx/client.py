@@ -7,6 +7,7 @@ default the blocking read runs on the client's bounded thread pool, so
 
 from __future__ import annotations
 
+import importlib
 import ipaddress
 import json
 import os
@@ -36,6 +37,9 @@ DEFAULT_MODEL = "openai/gpt-4o-mini"
 DEFAULT_MAX_EVENT_BYTES = 4 * 1024 * 1024
 
 Messages = Sequence[Mapping[str, Any]] | str
+
+# ``Observable.run()`` always subscribes with this scheduler; it is not a caller's choice.
+_RUN_DEFAULT_SCHEDULER: object = getattr(importlib.import_module("reactivex.run"), "_default_scheduler", object())
 
 
 class _Secret:
@@ -268,6 +272,8 @@ class Client:
         ) -> abc.DisposableBase:
             if self._closed:
                 raise RuntimeError("this Client is closed")
+            if subscribe_scheduler is _RUN_DEFAULT_SCHEDULER:
+                subscribe_scheduler = None  # .run() passes its own NewThreadScheduler: keep the bounded pool
             chosen = scheduler or subscribe_scheduler or self.scheduler
             if isinstance(chosen, ImmediateScheduler):
                 # Run on the trampoline so take(n) & co. can dispose mid-read.

@@ -604,3 +604,21 @@ def test_closing_the_client_ends_requests_in_flight(fake_openrouter: FakeOpenRou
     assert fake_openrouter.requests[0].wait_disconnected(2.0)
     with pytest.raises(RuntimeError, match="closed"):
         c.stream("hi").run()
+
+
+def test_time_queued_for_a_reader_thread_does_not_count_as_idle(fake_openrouter: FakeOpenRouter) -> None:
+    fake_openrouter.enqueue(StreamReply(text_chunks("one two three four five six"), delay=0.1))
+    with orx.Client(base_url=fake_openrouter.base_url, pool_size=1, timeout=orx.Timeout(idle=0.4)) as c:
+        first = c.stream("hi").pipe(ops.to_list())
+        second = c.stream("hi").pipe(ops.to_list())
+        results = reactivex.merge(first, second).pipe(ops.to_list()).run()  # the second waits ~0.8 s in the queue
+    contents = sorted(orx.Response.from_chunks(r).content for r in results)
+    assert contents[0] == "Hello from the fake OpenRouter server. You said: hi"
+    assert contents[1] == "one two three four five six"
+
+
+def test_run_uses_the_bounded_pool(fake_openrouter: FakeOpenRouter) -> None:
+    with orx.Client(base_url=fake_openrouter.base_url, pool_size=2) as c:
+        names = set()
+        c.stream("hi").pipe(ops.do_action(lambda _: names.add(threading.current_thread().name))).run()
+    assert len(names) == 1 and next(iter(names)).startswith("ThreadPoolExecutor")
