@@ -77,7 +77,9 @@ def iter_event_data(source: ByteSource) -> Iterator[tuple[str, bool]]:
     """Yield ``(data, cut_off)`` for each event with data, in arrival order.
 
     ``cut_off`` is True for a final event that EOF ended before its blank line.
-    Comment lines (``: OPENROUTER PROCESSING`` keep-alives) yield nothing.
+    Comment lines (``: OPENROUTER PROCESSING`` keep-alives) and empty ``data:``
+    events yield nothing.
     """
     for event in SSEClient(source).events():
-        yield event.data, source.eof
+        if event.data:  # an empty ``data:`` line carries nothing
+            yield event.data, source.eof

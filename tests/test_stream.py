@@ -622,3 +622,30 @@ def test_run_uses_the_bounded_pool(fake_openrouter: FakeOpenRouter) -> None:
         names = set()
         c.stream("hi").pipe(ops.do_action(lambda _: names.add(threading.current_thread().name))).run()
     assert len(names) == 1 and next(iter(names)).startswith("ThreadPoolExecutor")
+
+
+@pytest.mark.parametrize(
+    "variant",
+    ["no_space", "crlf", "other_fields", "bom", "done_without_blank_line", "empty_data", "multi_line_data"],
+)
+def test_legal_sse_variants(fake_openrouter: FakeOpenRouter, client: orx.Client, variant: str) -> None:
+    chunks = text_chunks("hi there")
+    encoded = [json.dumps(c).encode() for c in chunks]
+    bodies = {
+        "no_space": b"".join(b"data:" + e + b"\n\n" for e in encoded) + b"data:[DONE]\n\n",
+        "crlf": b"".join(b"data: " + e + b"\r\n\r\n" for e in encoded) + b"data: [DONE]\r\n\r\n",
+        "other_fields": b"".join(b"event: message\nid: 7\nretry: 10\ndata: " + e + b"\n\n" for e in encoded)
+        + b"data: [DONE]\n\n",
+        "bom": b"\xef\xbb\xbf" + sse_bytes(chunks),
+        "done_without_blank_line": sse_bytes(chunks, done=False) + b"data: [DONE]",
+        "empty_data": b"data:\n\n" + sse_bytes(chunks),
+        "multi_line_data": b"".join(
+            b"data: " + json.dumps(c, indent=1).replace("\n", "\ndata: ").encode() + b"\n\n" for c in chunks
+        )
+        + b"data: [DONE]\n\n",
+    }
+    fake_openrouter.enqueue(RawReply([bodies[variant]], framing="close"))
+    items, error = collect(client.stream("hi"))
+    assert error is None
+    response = orx.Response.from_chunks(items)
+    assert (response.content, response.finish_reason) == ("hi there", "stop")
