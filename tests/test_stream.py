@@ -649,3 +649,35 @@ def test_legal_sse_variants(fake_openrouter: FakeOpenRouter, client: orx.Client,
     assert error is None
     response = orx.Response.from_chunks(items)
     assert (response.content, response.finish_reason) == ("hi there", "stop")
+
+
+def test_reader_thread_ends_after_dispose_while_stalled(fake_openrouter: FakeOpenRouter, client: orx.Client) -> None:
+    fake_openrouter.enqueue(StreamReply(text_chunks("a b c"), stall_after=1))
+    readers: list[threading.Thread] = []
+    got = threading.Event()
+
+    def on_next(_: orx.Chunk) -> None:
+        readers.append(threading.current_thread())
+        got.set()
+
+    subscription = client.stream("hi", scheduler=NewThreadScheduler()).subscribe(on_next)
+    assert got.wait(WAIT)
+    assert readers[0] is not threading.current_thread()
+    subscription.dispose()
+    readers[0].join(timeout=2.0)
+    assert not readers[0].is_alive(), "the reader thread is still blocked after dispose"
+
+
+def test_any_text_in_any_fragmentation_round_trips(fake_openrouter: FakeOpenRouter, client: orx.Client) -> None:
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+    @given(text=st.text(min_size=1, max_size=60), size=st.integers(min_value=1, max_value=40))
+    def check(text: str, size: int) -> None:
+        fake_openrouter.enqueue(StreamReply(text_chunks(text, pieces=3), fragment_size=size))
+        items, error = collect(client.stream("hi"))
+        assert error is None
+        assert orx.Response.from_chunks(items).content == text
+
+    check()
