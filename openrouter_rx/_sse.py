@@ -24,6 +24,12 @@ READ_SIZE = 65536
 _SEPARATORS = (b"\n\n", b"\r\r", b"\r\n\r\n")
 
 
+def _end_of_last(window: bytes, separator: bytes) -> int:
+    """Index just past the last ``separator`` in ``window``, or -1."""
+    at = window.rfind(separator)
+    return at + len(separator) if at >= 0 else -1
+
+
 class ByteSource:
     """Iterates over the pieces ``read1`` returns and watches them on the way.
 
@@ -56,7 +62,7 @@ class ByteSource:
         if self.on_bytes is not None:
             self.on_bytes()
         window = self._carry + piece
-        end = max(window.rfind(sep) + len(sep) if window.rfind(sep) >= 0 else -1 for sep in _SEPARATORS)
+        end = max(_end_of_last(window, sep) for sep in _SEPARATORS)
         if end >= 0:
             self._pending = len(window) - end
         else:

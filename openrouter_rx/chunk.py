@@ -261,8 +261,7 @@ class Chunk:
     def is_usage_only(self) -> bool:
         """True for the trailing usage chunk that carries no delta."""
         return self.usage is not None and not any(
-            c.delta is not _EMPTY_DELTA and (c.delta.content or c.delta.tool_calls or c.delta.reasoning)
-            for c in self.choices
+            c.delta.content or c.delta.reasoning or c.delta.tool_calls for c in self.choices
         )
 
     @classmethod

@@ -155,7 +155,6 @@ class Client:
         adapter = HTTPAdapter(pool_connections=pool_size, pool_maxsize=pool_size, max_retries=0)
         self._session.mount("https://", adapter)
         self._session.mount("http://", adapter)
-        self._session.trust_env = True
         self._scheduler: ThreadPoolScheduler | None = None
         self._scheduler_lock = threading.Lock()
         self._watchdog = Watchdog()
