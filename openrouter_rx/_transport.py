@@ -90,6 +90,14 @@ class _Aborted(Exception):
     """Internal: the exchange was cancelled or expired while blocked."""
 
 
+class _Downstream(Exception):
+    """Internal: ``on_next`` raised (carries the original exception)."""
+
+    def __init__(self, error: Exception) -> None:
+        super().__init__(error)
+        self.error = error
+
+
 class Exchange:
     """One request/reply for one subscription (see module docstring)."""
 
@@ -192,14 +200,19 @@ class Exchange:
                 self._read_completion(response, observer)
         except _Aborted:
             pass
+        except _Downstream as wrapped:
+            # A downstream on_next raised: close the connection and report the error there.
+            if not self.cancelled:
+                log.debug("stream ended by an exception raised downstream: %r", wrapped.error)
+                self._abort()
+                self._emit_error(observer, wrapped.error)
         except OpenRouterError as exc:
             self._fail(observer, exc, acc)
         except Exception as exc:  # anything else is reported, never lost
             if self.aborted and not self.cancelled:
                 self._fail(observer, self._abort_error(), acc)
             elif not self.cancelled:
-                # Most likely raised by a downstream on_next: close and report it there.
-                log.debug("stream ended by an exception: %r", exc)
+                log.debug("stream failed: %r", exc)
                 self._abort()
                 self._emit_error(observer, exc)
         finally:
@@ -324,6 +337,7 @@ class Exchange:
                     schemas.validate(schemas.ChunkSchema, decoded, "chunk")
                 chunk = Chunk.from_dict(decoded)
                 if chunk.error is not None or _has_error_finish(chunk):
+                    acc.add(chunk)  # the partial keeps any text the error chunk carried
                     exc = stream_error(chunk.error)
                     exc.chunk = chunk
                     raise exc
@@ -332,8 +346,11 @@ class Exchange:
                 acc.add(chunk)
                 if self.cancelled:
                     raise _Aborted
-                observer.on_next(chunk)
-        except OpenRouterError:
+                try:
+                    observer.on_next(chunk)
+                except Exception as exc:
+                    raise _Downstream(exc) from exc
+        except (OpenRouterError, _Downstream):
             self._check()
             raise
         except Exception as exc:

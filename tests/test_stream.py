@@ -681,3 +681,28 @@ def test_any_text_in_any_fragmentation_round_trips(fake_openrouter: FakeOpenRout
         assert orx.Response.from_chunks(items).content == text
 
     check()
+
+
+def test_oserror_raised_downstream_is_not_mistaken_for_a_network_error(
+    fake_openrouter: FakeOpenRouter, client: orx.Client
+) -> None:
+    fake_openrouter.enqueue(StreamReply(text_chunks("a b c d"), delay=0.02))
+
+    def broken_pipe(_: orx.Chunk) -> None:
+        raise BrokenPipeError("my stdout went away")
+
+    _, error = collect(client.stream("hi").pipe(ops.do_action(broken_pipe)))
+    assert type(error) is BrokenPipeError and "my stdout" in str(error)
+
+
+def test_text_carried_by_the_error_chunk_is_kept_in_the_partial(
+    fake_openrouter: FakeOpenRouter, client: orx.Client
+) -> None:
+    factory = ChunkFactory()
+    error_chunk = factory.error("server_error", "boom")
+    error_chunk["choices"][0]["delta"] = {"content": " tail"}
+    fake_openrouter.enqueue(StreamReply([*factory.text("head"), error_chunk], done=False))
+    items, error = collect(client.stream("hi"))
+    assert isinstance(error, orx.StreamError) and [c.content for c in items] == ["head"]
+    assert error.partial is not None and error.partial.content == "head tail"
+    assert error.partial.finish_reason == "error"
