@@ -706,3 +706,16 @@ def test_text_carried_by_the_error_chunk_is_kept_in_the_partial(
     assert isinstance(error, orx.StreamError) and [c.content for c in items] == ["head"]
     assert error.partial is not None and error.partial.content == "head tail"
     assert error.partial.finish_reason == "error"
+
+
+def test_many_concurrent_streams_on_a_small_pool_stay_separate(fake_openrouter: FakeOpenRouter) -> None:
+    def reply(request: Any) -> StreamReply:
+        prompt = request.json["messages"][0]["content"]
+        return StreamReply(text_chunks(f"answer to {prompt} " * 5), delay=0.005)
+
+    fake_openrouter.responder = reply
+    with orx.Client(base_url=fake_openrouter.base_url, pool_size=4) as c:
+        streams = [c.stream(f"q{i}").pipe(ops.to_list(), ops.map(orx.Response.from_chunks)) for i in range(20)]
+        responses = reactivex.merge(*streams).pipe(ops.to_list()).run()
+    assert sorted(r.content for r in responses) == sorted(f"answer to q{i} " * 5 for i in range(20))
+    assert len({r.client_port for r in fake_openrouter.requests}) <= 4  # pooled connections reused
