@@ -11,10 +11,11 @@
     ).subscribe(lambda text: print(text, end="", flush=True))
 """
 
-from . import errors
+from . import errors, operators
 from ._accumulator import ResponseAccumulator, ToolCallTracker
 from ._version import __version__
 from .chunk import Chunk, ChunkChoice, Delta, ToolCallDelta, Usage
+from .chunk_stream import ChunkStream
 from .client import DEFAULT_BASE_URL, DEFAULT_MODEL, Client, Timeout
 from .errors import (
     APIConnectionError,
@@ -48,6 +49,8 @@ from .response import Response, ResponseChoice, ToolCall
 __all__ = [
     "__version__",
     "errors",
+    "operators",
+    "ChunkStream",
     "Client",
     "Timeout",
     "DEFAULT_BASE_URL",

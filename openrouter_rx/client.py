@@ -26,7 +26,7 @@ from requests.adapters import HTTPAdapter
 from ._transport import Exchange, RequestSpec, Timeout
 from ._version import __version__
 from ._watchdog import Watchdog
-from .chunk import Chunk
+from .chunk_stream import ChunkStream
 from .errors import InsecureTransportError
 from .response import Response
 
@@ -310,7 +310,7 @@ class Client:
         timeout: Timeout | float | None = None,
         extra_headers: Mapping[str, str] | None = None,
         **params: Any,
-    ) -> reactivex.Observable[Chunk]:
+    ) -> ChunkStream:
         """A cold observable of the chunks of one streamed chat completion.
 
         Each subscription sends its own request; disposing closes the connection
@@ -331,7 +331,14 @@ class Client:
                 tool_choice, response_format, models, provider, reasoning,
                 plugins, transforms, ...), passed through unchanged.
         """
-        return self._observable(self._spec(messages, model, True, timeout, extra_headers, params), scheduler)
+        chunks = self._observable(self._spec(messages, model, True, timeout, extra_headers, params), scheduler)
+
+        def non_streaming() -> reactivex.Observable[Response]:
+            return self.complete(
+                messages, model, scheduler=scheduler, timeout=timeout, extra_headers=extra_headers, **params
+            )
+
+        return ChunkStream.of(chunks, non_streaming)
 
     def complete(
         self,

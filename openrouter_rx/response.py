@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from decimal import Decimal
 from functools import cached_property
 from typing import Any
 
@@ -99,6 +100,21 @@ class ResponseChoice:
 _NO_CHOICE = ResponseChoice()
 
 
+def _usage_wire(usage: Usage) -> dict[str, Any]:
+    wire: dict[str, Any] = {
+        "prompt_tokens": usage.prompt_tokens,
+        "completion_tokens": usage.completion_tokens,
+        "total_tokens": usage.total_tokens,
+        "prompt_tokens_details": {"cached_tokens": usage.cached_tokens},
+        "completion_tokens_details": {"reasoning_tokens": usage.reasoning_tokens},
+    }
+    if usage.cost is not None:
+        wire["cost"] = str(usage.cost)
+    if usage.is_byok is not None:
+        wire["is_byok"] = usage.is_byok
+    return wire
+
+
 @dataclass(frozen=True)
 class Response:
     """A whole chat completion: from ``Client.complete`` or accumulated chunks.
@@ -114,6 +130,10 @@ class Response:
     choices: tuple[ResponseChoice, ...] = ()
     usage: Usage | None = None
     raw: Mapping[str, Any] | None = field(default=None, compare=False, repr=False)
+    response_time: float | None = field(default=None, compare=False)
+    """Seconds from subscribe to the end of the response (set by ``accumulate``/``complete``)."""
+    time_to_first_token: float | None = field(default=None, compare=False)
+    """Seconds from subscribe to the first chunk with output (content, reasoning, refusal or a tool call)."""
 
     def choice(self, index: int = 0) -> ResponseChoice:
         """The choice with this index (an empty choice when absent)."""
@@ -152,9 +172,69 @@ class Response:
         """Choice 0's finish_reason."""
         return self.choice(0).finish_reason
 
+    @property
+    def prompt_tokens(self) -> int:
+        """Prompt tokens from ``usage`` (0 when no usage was received)."""
+        return self.usage.prompt_tokens if self.usage is not None else 0
+
+    @property
+    def completion_tokens(self) -> int:
+        """Completion tokens from ``usage`` (0 when no usage was received)."""
+        return self.usage.completion_tokens if self.usage is not None else 0
+
+    @property
+    def total_tokens(self) -> int:
+        """Total tokens from ``usage`` (0 when no usage was received)."""
+        return self.usage.total_tokens if self.usage is not None else 0
+
+    @property
+    def cost_estimate(self) -> Decimal | None:
+        """The request's cost in USD credits as reported in ``usage.cost`` (``None`` when not sent)."""
+        return self.usage.cost if self.usage is not None else None
+
     def to_message(self) -> dict[str, Any]:
         """Choice 0 as the assistant message to append for the next turn."""
         return self.choice(0).to_message()
+
+    def to_chunks(self) -> list[Chunk]:
+        """Chunks that accumulate back into this response, shaped like a real stream.
+
+        Per choice: one chunk with the whole delta (role, reasoning, content, refusal, tool calls),
+        then one with the ``finish_reason``; then a usage chunk when there is usage. Used by
+        ``fallback_to_non_streaming`` so operators downstream see a stream either way.
+        """
+        meta: dict[str, Any] = {"object": "chat.completion.chunk"}
+        for name in ("id", "model", "provider", "created", "system_fingerprint"):
+            value = getattr(self, name)
+            if value is not None:
+                meta[name] = value
+        wire: list[dict[str, Any]] = []
+        for choice in self.choices:
+            delta: dict[str, Any] = {"role": choice.role, "content": choice.content}
+            if choice.reasoning:
+                delta["reasoning"] = choice.reasoning
+            if choice.reasoning_details:
+                delta["reasoning_details"] = [dict(d) for d in choice.reasoning_details]
+            if choice.refusal is not None:
+                delta["refusal"] = choice.refusal
+            if choice.tool_calls:
+                delta["tool_calls"] = [
+                    {
+                        "index": call.index,
+                        "id": call.id,
+                        "type": call.type,
+                        "function": {"name": call.name, "arguments": call.arguments_json},
+                    }
+                    for call in choice.tool_calls
+                ]
+            wire.append({**meta, "choices": [{"index": choice.index, "delta": delta, "finish_reason": None}]})
+            finish = {"index": choice.index, "delta": {}, "finish_reason": choice.finish_reason}
+            if choice.native_finish_reason is not None:
+                finish["native_finish_reason"] = choice.native_finish_reason
+            wire.append({**meta, "choices": [finish]})
+        if self.usage is not None:
+            wire.append({**meta, "choices": [], "usage": dict(self.usage.raw) or _usage_wire(self.usage)})
+        return [Chunk.from_dict(item) for item in wire]
 
     @classmethod
     def from_chunks(cls, chunks: Iterable[Chunk]) -> Response:

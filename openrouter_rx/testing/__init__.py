@@ -6,6 +6,9 @@
 :class:`RecordedFolderReply`) and build the chunks with :class:`ChunkFactory`, :func:`text_chunks`,
 :func:`tool_call_chunks`, :func:`completion_body` and friends. With pytest, the
 ``fake_openrouter`` fixture gives a started server.
+
+For operators, :func:`run_marbles` runs a pipeline over a marble string in virtual time, with
+:func:`chunk_lookup` / :func:`chunk_marbles` naming the chunks.
 """
 
 from ._bodies import completion_body, models_body
@@ -25,6 +28,7 @@ from ._builders import (
     usage_dict,
 )
 from ._cassette import CassetteReply, RecordedFolderReply, RecordedInteraction, load_cassette
+from ._marbles import MarbleRun, chunk_lookup, chunk_marbles, run_marbles, to_chunk
 from ._replies import (
     CompletionReply,
     ErrorReply,
@@ -46,6 +50,7 @@ __all__ = [
     "Event",
     "FakeOpenRouter",
     "JSONReply",
+    "MarbleRun",
     "KeepAlive",
     "Pause",
     "Pieces",
@@ -58,16 +63,20 @@ __all__ = [
     "ResponseWriter",
     "SSEFileReply",
     "StreamReply",
+    "chunk_lookup",
+    "chunk_marbles",
     "completion_body",
     "encode_event",
     "load_cassette",
     "models_body",
     "new_call_id",
+    "run_marbles",
     "new_generation_id",
     "split_pieces",
     "split_sse_events",
     "sse_bytes",
     "text_chunks",
+    "to_chunk",
     "tool_call_chunks",
     "usage_dict",
 ]

@@ -1,0 +1,56 @@
+"""``ChunkStream``: the cold observable ``Client.stream`` returns, which also knows its request.
+
+It is an ordinary ``Observable[Chunk]``; in addition :meth:`ChunkStream.non_streaming` gives the
+same request sent without streaming, which ``fallback_to_non_streaming`` uses so the user never
+repeats the request's arguments.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from reactivex import Observable, abc
+
+from .chunk import Chunk
+from .response import Response
+
+__all__ = ["ChunkStream", "same_request"]
+
+
+class ChunkStream(Observable[Chunk]):
+    """A cold ``Observable[Chunk]`` of one streamed request that can also make the request unstreamed.
+
+    Operators that pass chunks through unchanged (``retry_with_backoff``, ``idle_timeout``,
+    ``track_usage``) keep this type, so ``fallback_to_non_streaming`` still works after them.
+    """
+
+    def __init__(
+        self,
+        subscribe: Callable[[abc.ObserverBase[Chunk], abc.SchedulerBase | None], abc.DisposableBase],
+        non_streaming: Callable[[], Observable[Response]],
+    ) -> None:
+        super().__init__(subscribe)
+        self._non_streaming = non_streaming
+
+    @classmethod
+    def of(cls, chunks: Observable[Chunk], non_streaming: Callable[[], Observable[Response]]) -> ChunkStream:
+        """Wrap an observable of chunks together with the way to make its request unstreamed."""
+
+        def subscribe(
+            observer: abc.ObserverBase[Chunk], scheduler: abc.SchedulerBase | None = None
+        ) -> abc.DisposableBase:
+            return chunks.subscribe(observer, scheduler=scheduler)
+
+        return cls(subscribe, non_streaming)
+
+    def non_streaming(self) -> Observable[Response]:
+        """A cold observable of the same request sent with ``stream: false`` (one Response)."""
+        return self._non_streaming()
+
+
+def same_request(source: Observable[Any], result: Observable[Chunk]) -> Observable[Chunk]:
+    """``result`` as a :class:`ChunkStream` of the same request as ``source``, when ``source`` is one."""
+    if isinstance(source, ChunkStream) and not isinstance(result, ChunkStream):
+        return ChunkStream.of(result, source.non_streaming)
+    return result

@@ -1,0 +1,95 @@
+"""Small helpers shared by the operators (not public)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from reactivex import abc
+from reactivex.scheduler import TimeoutScheduler
+
+from ..chunk import Chunk
+from ..errors import OpenRouterError
+from ..response import Response
+
+__all__ = ["attach_partial", "clock_of", "has_output", "seconds"]
+
+
+def has_output(chunk: Chunk) -> bool:
+    """True when the chunk carries something a user sees: content, reasoning, refusal or a tool call.
+
+    Role-only chunks, empty deltas, finish and usage chunks carry no output.
+    """
+    for choice in chunk.choices:
+        delta = choice.delta
+        if delta.content or delta.reasoning or delta.refusal or delta.tool_calls or delta.reasoning_details:
+            return True
+    return False
+
+
+def clock_of(scheduler: abc.SchedulerBase | None, subscribe_scheduler: abc.SchedulerBase | None) -> abc.SchedulerBase:
+    """The scheduler an operator reads time from and waits on.
+
+    The operator's own ``scheduler=`` wins, then the one given to ``subscribe``, then the
+    timeout scheduler (wall-clock time, timers on threads).
+    """
+    return scheduler or subscribe_scheduler or TimeoutScheduler.singleton()
+
+
+def seconds(scheduler: abc.SchedulerBase) -> float:
+    """The scheduler's current time in seconds (virtual seconds on a TestScheduler)."""
+    now: Any = scheduler.now
+    return float(now.timestamp())
+
+
+def attach_partial(error: Exception, partial: Response, chunk_count: int) -> Exception:
+    """Attach ``partial`` to ``error`` so that nothing received is lost, and return the error.
+
+    An :class:`~openrouter_rx.errors.OpenRouterError` gets ``partial`` and ``chunk_count`` unless
+    it already carries a partial and this operator saw no chunk (an upstream error that kept
+    more). Any other exception gets a ``partial`` attribute when it accepts attributes.
+    """
+    if isinstance(error, OpenRouterError):
+        if chunk_count or error.partial is None:
+            error.partial = partial
+            error.chunk_count = chunk_count
+        return error
+    if chunk_count or getattr(error, "partial", None) is None:
+        try:
+            error.partial = partial  # type: ignore[attr-defined]
+        except (AttributeError, TypeError):  # exceptions with __slots__: nothing to attach to
+            pass
+    return error
+
+
+class OutputGate:
+    """Holds back chunks without output until the first chunk with output arrives.
+
+    Used by the operators that may re-run a request (retry, fallback): what they hold is thrown
+    away on a re-run, so downstream never sees a role chunk twice.
+    """
+
+    __slots__ = ("_held", "opened")
+
+    def __init__(self) -> None:
+        self._held: list[Chunk] = []
+        self.opened = False
+
+    def push(self, chunk: Chunk) -> list[Chunk]:
+        """The chunks to deliver now (none while the gate is shut and ``chunk`` has no output)."""
+        if self.opened:
+            return [chunk]
+        self._held.append(chunk)
+        if not has_output(chunk):
+            return []
+        self.opened = True
+        return self.release()
+
+    def release(self) -> list[Chunk]:
+        """Everything held, in order (the gate stays as it is)."""
+        held, self._held = self._held, []
+        return held
+
+    def reset(self) -> None:
+        """Forget what is held, for a new attempt."""
+        self._held = []
+        self.opened = False

@@ -1,0 +1,148 @@
+"""``fallback_to_non_streaming``: when streaming fails before any output, ask again without streaming."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+from reactivex import Observable, abc
+from reactivex.disposable import CompositeDisposable, Disposable, SerialDisposable, SingleAssignmentDisposable
+
+from ..chunk import Chunk
+from ..chunk_stream import ChunkStream
+from ..errors import APIStatusError, OpenRouterError, RateLimitError, RequestTimeoutError, ServerError
+from ..response import Response
+from ._common import OutputGate
+
+__all__ = ["fallback_to_non_streaming", "should_fall_back"]
+
+log = logging.getLogger("openrouter_rx.fallback")
+
+
+def should_fall_back(error: BaseException) -> bool:
+    """True when a non-streaming request may succeed where the stream failed.
+
+    Yes for this library's errors — connection errors, timeouts, truncated or malformed streams,
+    mid-stream error chunks, 408 and 5xx — except the client errors the same request would hit
+    again (400, 401, 402, 403, 404, 413, 422) and 429 (rate limits apply to both; retry later
+    with ``retry_with_backoff`` instead). Never for exceptions from user code.
+    """
+    if isinstance(error, RateLimitError):
+        return False
+    if isinstance(error, APIStatusError):
+        return isinstance(error, (ServerError, RequestTimeoutError))
+    return isinstance(error, OpenRouterError)
+
+
+def fallback_to_non_streaming(
+    completion: Observable[Response] | None = None,
+    *,
+    when: Callable[[BaseException], bool] = should_fall_back,
+    on_fallback: Callable[[BaseException], None] | None = None,
+) -> Callable[[Observable[Chunk]], Observable[Chunk]]:
+    """When the stream fails before its first output, send the request without streaming instead.
+
+    Applied to a stream made by ``client.stream(...)`` (directly or after ``retry_with_backoff``,
+    ``idle_timeout`` or ``track_usage``), it needs no arguments: the same request is sent with
+    ``stream: false``. For other sources pass the non-streaming observable as ``completion``.
+    The :class:`~openrouter_rx.Response` that comes back is emitted as chunks shaped like a
+    stream (``Response.to_chunks``), so ``accumulate``, ``tool_calls`` and ``meter`` downstream
+    work unchanged.
+
+    Output is a chunk with content, reasoning, refusal or a tool-call delta. Chunks without it
+    are held back until the first output chunk (so a fallback never repeats them). After output
+    has been delivered the error propagates as it is, with its partial response: OpenRouter
+    cannot resume a stream. If the fallback request fails too, its error propagates with the
+    streaming error as ``__cause__``.
+
+    Marble::
+
+        chunks:       -r-#                 (r: role chunk, then a 502 before any content)
+        completion:      --(R|)            (subscribed at the error)
+        fallback():   -----(abu|)          (R as chunks: delta, finish, usage)
+
+        chunks:       -a-#                 (after output: no fallback)
+        fallback():   -a-#
+
+    Args:
+        completion: the non-streaming request, for sources not made by the client.
+        when: which errors fall back (default :func:`should_fall_back`).
+        on_fallback: called with the streaming error just before the fallback request is sent.
+
+    Raises:
+        TypeError: at ``pipe`` time, when the source was not made by ``client.stream`` and no
+            ``completion`` is given.
+    """
+
+    def operator(source: Observable[Chunk]) -> Observable[Chunk]:
+        if completion is not None:
+            fallback = completion
+        elif isinstance(source, ChunkStream):
+            fallback = source.non_streaming()
+        else:
+            raise TypeError(
+                "fallback_to_non_streaming() needs a stream made by client.stream(...) (directly or after "
+                "retry_with_backoff/idle_timeout/track_usage); for other sources pass the non-streaming "
+                "observable: fallback_to_non_streaming(client.complete(...))"
+            )
+
+        def subscribe(
+            observer: abc.ObserverBase[Chunk], subscribe_scheduler: abc.SchedulerBase | None = None
+        ) -> abc.DisposableBase:
+            gate = OutputGate()
+            serial = SerialDisposable()
+            disposed = False
+
+            def deliver(chunks: list[Chunk]) -> None:
+                for chunk in chunks:
+                    observer.on_next(chunk)
+
+            def on_next(chunk: Chunk) -> None:
+                deliver(gate.push(chunk))
+
+            def on_completed() -> None:
+                deliver(gate.release())
+                observer.on_completed()
+
+            def on_error(error: Exception) -> None:
+                if disposed:
+                    return
+                if gate.opened or not when(error):
+                    deliver(gate.release())
+                    observer.on_error(error)
+                    return
+                gate.reset()
+                log.warning("stream failed before any output (%s); retrying without streaming", type(error).__name__)
+                if on_fallback is not None:
+                    try:
+                        on_fallback(error)
+                    except Exception as exc:
+                        observer.on_error(exc)
+                        return
+
+                def on_response(response: Response) -> None:
+                    deliver(response.to_chunks())
+
+                def on_fallback_error(fallback_error: Exception) -> None:
+                    if fallback_error.__cause__ is None and fallback_error is not error:
+                        fallback_error.__cause__ = error
+                    observer.on_error(fallback_error)
+
+                holder = SingleAssignmentDisposable()
+                serial.disposable = holder
+                holder.disposable = fallback.subscribe(
+                    on_response, on_fallback_error, observer.on_completed, scheduler=subscribe_scheduler
+                )
+
+            def dispose() -> None:
+                nonlocal disposed
+                disposed = True
+
+            holder = SingleAssignmentDisposable()
+            serial.disposable = holder
+            holder.disposable = source.subscribe(on_next, on_error, on_completed, scheduler=subscribe_scheduler)
+            return CompositeDisposable(Disposable(dispose), serial)
+
+        return Observable(subscribe)
+
+    return operator

@@ -1,0 +1,150 @@
+"""``tool_calls`` and ``tool_call_deltas``: the model's tool calls, whole or as raw deltas."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from reactivex import Observable, abc
+
+from .._accumulator import ResponseAccumulator, ToolCallTracker
+from ..chunk import Chunk, ToolCallDelta
+from ..errors import ProtocolError
+from ..response import ToolCall
+from ._common import attach_partial
+
+__all__ = ["tool_call_deltas", "tool_calls"]
+
+
+class _CallEmitter:
+    """Tracks one choice's tool calls and says which are complete. One job, no Rx."""
+
+    __slots__ = ("_done", "_tracker")
+
+    def __init__(self) -> None:
+        self._tracker = ToolCallTracker()
+        self._done: set[int] = set()
+
+    def add(self, delta: ToolCallDelta) -> list[ToolCall]:
+        """Record a delta; returns the calls it completes (every pending call with a lower index)."""
+        if delta.index in self._done:
+            if delta.arguments or (delta.name and delta.name != self._tracker.build(delta.index).name):
+                raise ProtocolError(
+                    f"tool call {delta.index} received more data after a later call had started",
+                    data=repr(delta)[:200],
+                )
+            return []  # a repeated id or an empty fragment after completion: nothing new
+        completed = []
+        if self._tracker.add(delta):
+            completed = [self._finish(i) for i in self._tracker.indexes if i < delta.index and i not in self._done]
+        return completed
+
+    def _finish(self, index: int) -> ToolCall:
+        self._done.add(index)
+        return self._tracker.build(index)
+
+    def flush(self) -> list[ToolCall]:
+        """Every call not yet emitted, in order of first appearance."""
+        return [self._finish(i) for i in self._tracker.indexes if i not in self._done]
+
+
+def tool_calls(choice: int = 0) -> Callable[[Observable[Chunk]], Observable[ToolCall]]:
+    """Emit each :class:`~openrouter_rx.ToolCall` of choice ``choice`` as soon as it is complete.
+
+    A call is complete when a call with a later index starts, when the choice's
+    ``finish_reason`` arrives, or when the stream completes: never because its arguments happen
+    to parse as JSON. Deltas are joined by ``index`` (indexes need not start at 0; an id repeated
+    on every delta is kept once; several deltas for one index in one chunk, a whole call in one
+    delta, and a first delta without a name are all handled). Arguments stay text until
+    ``call.arguments`` parses them (``ToolArgumentsError`` with the raw text if invalid).
+
+    A call still receiving arguments when the stream fails is not emitted; the error carries
+    ``err.partial`` (with every call received so far). Argument text arriving for a call after
+    a later one started is a :class:`~openrouter_rx.errors.ProtocolError`.
+
+    Marble::
+
+        chunks:        -a-b-c-d-f-u-|     a,b: call 0; c,d: call 1; f: finish_reason
+        tool_calls():  -----x---y---|     x = call 0 (when c starts call 1), y = call 1 (at f)
+
+    Example::
+
+        for call in client.stream(messages, tools=tools).pipe(orx_ops.tool_calls(), ops.to_list()).run():
+            messages.append(call.to_result_message(run_tool(call.name, **call.arguments)))
+    """
+
+    def operator(source: Observable[Chunk]) -> Observable[ToolCall]:
+        def subscribe(
+            observer: abc.ObserverBase[ToolCall], subscribe_scheduler: abc.SchedulerBase | None = None
+        ) -> abc.DisposableBase:
+            emitter = _CallEmitter()
+            acc = ResponseAccumulator()
+            stopped = False
+
+            def fail(error: Exception) -> None:
+                nonlocal stopped
+                stopped = True
+                observer.on_error(attach_partial(error, acc.response(), acc.chunk_count))
+
+            def on_next(chunk: Chunk) -> None:
+                if stopped:
+                    return
+                acc.add(chunk)
+                for item in chunk.choices:
+                    if item.index != choice:
+                        continue
+                    try:
+                        for delta in item.delta.tool_calls:
+                            for call in emitter.add(delta):
+                                observer.on_next(call)
+                    except ProtocolError as exc:
+                        fail(exc)
+                        return
+                    if item.finish_reason is not None:
+                        for call in emitter.flush():
+                            observer.on_next(call)
+
+            def on_completed() -> None:
+                if stopped:
+                    return
+                for call in emitter.flush():
+                    observer.on_next(call)
+                observer.on_completed()
+
+            def on_error(error: Exception) -> None:
+                if not stopped:
+                    fail(error)
+
+            return source.subscribe(on_next, on_error, on_completed, scheduler=subscribe_scheduler)
+
+        return Observable(subscribe)
+
+    return operator
+
+
+def tool_call_deltas(choice: int = 0) -> Callable[[Observable[Chunk]], Observable[ToolCallDelta]]:
+    """The raw :class:`~openrouter_rx.ToolCallDelta` fragments of choice ``choice``, as they arrive.
+
+    For live display of arguments being written (the Ruby gem's ``on_tool_call_chunk``). Use
+    :func:`tool_calls` to get whole calls.
+
+    Marble::
+
+        chunks:              -a---b-----|     a has 2 deltas, b has 1
+        tool_call_deltas():  -(pq)-r----|
+    """
+
+    def operator(source: Observable[Chunk]) -> Observable[ToolCallDelta]:
+        def subscribe(
+            observer: abc.ObserverBase[ToolCallDelta], subscribe_scheduler: abc.SchedulerBase | None = None
+        ) -> abc.DisposableBase:
+            def on_next(chunk: Chunk) -> None:
+                for item in chunk.choices:
+                    if item.index == choice:
+                        for delta in item.delta.tool_calls:
+                            observer.on_next(delta)
+
+            return source.subscribe(on_next, observer.on_error, observer.on_completed, scheduler=subscribe_scheduler)
+
+        return Observable(subscribe)
+
+    return operator
