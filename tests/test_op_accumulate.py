@@ -94,8 +94,9 @@ def test_metadata_comes_from_the_first_chunk_that_has_it() -> None:
 
 def test_tool_calls_and_to_message_for_the_next_turn() -> None:
     f = ChunkFactory()
-    chunks = f.tool_calls([{"name": "get_weather", "arguments": {"city": "Oslo"}, "id": "call_1"}]) + [
-        f.finish("tool_calls")
+    chunks = [
+        *f.tool_calls([{"name": "get_weather", "arguments": {"city": "Oslo"}, "id": "call_1"}]),
+        f.finish("tool_calls"),
     ]
     marbles, lookup = chunk_marbles(chunks)
     response = run_marbles(orx_ops.accumulate(), marbles, lookup).values[0]
