@@ -196,6 +196,35 @@ class Response:
         """Choice 0 as the assistant message to append for the next turn."""
         return self.choice(0).to_message()
 
+    def to_dict(self) -> dict[str, Any]:
+        """This response as a JSON-ready ``chat.completion`` body (the shape ``complete()`` receives).
+
+        Handy for storing or logging an accumulated response; ``raw`` keeps the body exactly as
+        received for responses from ``complete()`` and is ``None`` for accumulated ones.
+        """
+        body: dict[str, Any] = {"object": "chat.completion"}
+        for name in ("id", "model", "provider", "created", "system_fingerprint"):
+            value = getattr(self, name)
+            if value is not None:
+                body[name] = value
+        body["choices"] = [
+            {
+                "index": choice.index,
+                "message": {
+                    **choice.to_message(),
+                    **({"reasoning": choice.reasoning} if choice.reasoning else {}),
+                    **({"refusal": choice.refusal} if choice.refusal is not None else {}),
+                },
+                "finish_reason": choice.finish_reason,
+                "native_finish_reason": choice.native_finish_reason,
+            }
+            for choice in self.choices
+        ]
+        if self.usage is not None:
+            usage = dict(self.usage.raw) or _usage_wire(self.usage)
+            body["usage"] = json.loads(json.dumps(usage, default=str))
+        return body
+
     def to_chunks(self) -> list[Chunk]:
         """Chunks that accumulate back into this response, shaped like a real stream.
 

@@ -134,3 +134,15 @@ def test_response_to_chunks_round_trips() -> None:
     again = orx.Response.from_chunks(response.to_chunks())
     assert again == response
     assert again.tool_calls[0].arguments == {"a": 1}
+
+
+def test_response_to_dict_is_a_completion_body_that_round_trips() -> None:
+    import json
+
+    body = completion_body("text", reasoning="why", tool_calls=[{"name": "f", "arguments": {"a": 1}, "id": "c"}])
+    response = orx.Response.from_completion(body)
+    again = orx.Response.from_chunks(response.to_chunks())
+    as_dict = again.to_dict()
+    json.dumps(as_dict)  # JSON-ready
+    assert orx.Response.from_completion(as_dict) == response
+    assert as_dict["choices"][0]["message"]["tool_calls"][0]["function"]["name"] == "f"
