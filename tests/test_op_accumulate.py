@@ -191,3 +191,9 @@ def test_usage_only_stream_still_completes(operator: Any) -> None:
     run = run_marbles(operator(), "-u-|", chunk_lookup(u=f.usage(3, 0)))
     assert run.completed and run.values[-1].usage.prompt_tokens == 3
     assert run.values[-1].time_to_first_token is None
+
+
+def test_an_error_before_any_chunk_leaves_partial_none() -> None:
+    boom = orx.APIConnectionError("refused")
+    run = run_marbles(orx_ops.accumulate(), "-#", {}, error=boom)
+    assert run.error is boom and boom.partial is None and boom.chunk_count == 0

@@ -424,14 +424,7 @@ def test_retry_honours_retry_after(fake_openrouter: FakeOpenRouter, client: orx.
     assert len(fake_openrouter.requests) == 2
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "BUG: retry_with_backoff with a zero wait (Retry-After: 0, or base=0) never terminates: the timer "
-        "fires on another thread and subscribes the retry before on_error assigns "
-        "serial.disposable = clock.schedule_relative(...), and that assignment disposes the retried subscription"
-    ),
-)
+# Regression: a zero wait fired the timer before its disposable was stored, disposing the retry.
 def test_retry_with_a_zero_retry_after_completes(fake_openrouter: FakeOpenRouter, client: orx.Client) -> None:
     fake_openrouter.enqueue(ErrorReply(429, "slow down", headers={"Retry-After": "0"}), StreamReply(text_chunks("ok")))
     retries: list[tuple[int, type[BaseException], float]] = []

@@ -44,20 +44,21 @@ def seconds(scheduler: abc.SchedulerBase) -> float:
 def attach_partial(error: Exception, partial: Response, chunk_count: int) -> Exception:
     """Attach ``partial`` to ``error`` so that nothing received is lost, and return the error.
 
-    An :class:`~openrouter_rx.errors.OpenRouterError` gets ``partial`` and ``chunk_count`` unless
-    it already carries a partial and this operator saw no chunk (an upstream error that kept
-    more). Any other exception gets a ``partial`` attribute when it accepts attributes.
+    Only when this operator received chunks (otherwise whatever upstream attached stays, and
+    ``partial`` stays ``None`` when nothing was received at all). An
+    :class:`~openrouter_rx.errors.OpenRouterError` gets ``partial`` and ``chunk_count``; any other
+    exception gets a ``partial`` attribute when it accepts attributes.
     """
+    if not chunk_count:
+        return error  # nothing received here: keep what upstream attached (or None)
     if isinstance(error, OpenRouterError):
-        if chunk_count or error.partial is None:
-            error.partial = partial
-            error.chunk_count = chunk_count
+        error.partial = partial
+        error.chunk_count = chunk_count
         return error
-    if chunk_count or getattr(error, "partial", None) is None:
-        try:
-            error.partial = partial  # type: ignore[attr-defined]
-        except (AttributeError, TypeError):  # exceptions with __slots__: nothing to attach to
-            pass
+    try:
+        error.partial = partial  # type: ignore[attr-defined]
+    except (AttributeError, TypeError):  # exceptions with __slots__: nothing to attach to
+        pass
     return error
 
 

@@ -155,7 +155,11 @@ def retry_with_backoff(
                     except Exception as exc:  # the user's callback failed: surface it, do not retry
                         observer.on_error(exc)
                         return
-                serial.disposable = clock.schedule_relative(delay, attempt_once)
+                # The timer may fire (on another thread) before schedule_relative returns: put its
+                # holder in place first so the retried subscription is never replaced by it.
+                timer = SingleAssignmentDisposable()
+                serial.disposable = timer
+                timer.disposable = clock.schedule_relative(delay, attempt_once)
 
             def attempt_once(_scheduler: abc.SchedulerBase | None = None, _state: Any = None) -> None:
                 if disposed:
