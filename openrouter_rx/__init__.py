@@ -11,6 +11,8 @@
     ).subscribe(lambda text: print(text, end="", flush=True))
 """
 
+import logging as _logging
+
 from . import errors, operators
 from ._accumulator import ResponseAccumulator, ToolCallTracker
 from ._version import __version__
@@ -44,7 +46,12 @@ from .errors import (
     TruncatedStreamError,
     UnprocessableEntityError,
 )
+from .metrics import StreamMetrics
 from .response import Response, ResponseChoice, ToolCall
+from .usage import UNKNOWN_MODEL, UsageTotals, UsageTracker
+
+# A library logs, the application decides where logs go (no "No handlers" fallback to stderr).
+_logging.getLogger(__name__).addHandler(_logging.NullHandler())
 
 __all__ = [
     "__version__",
@@ -63,6 +70,10 @@ __all__ = [
     "Response",
     "ResponseChoice",
     "ToolCall",
+    "StreamMetrics",
+    "UsageTracker",
+    "UsageTotals",
+    "UNKNOWN_MODEL",
     "ResponseAccumulator",
     "ToolCallTracker",
     "OpenRouterError",

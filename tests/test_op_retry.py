@@ -188,3 +188,20 @@ def test_invalid_arguments() -> None:
         orx_ops.retry_with_backoff(max_retries=-1)
     with pytest.raises(ValueError):
         orx_ops.retry_with_backoff(base=-1)
+
+
+def test_retry_under_a_synchronous_subscribe_scheduler_waits_on_a_timer() -> None:
+    import threading
+
+    import reactivex
+    from reactivex.scheduler import CurrentThreadScheduler, ImmediateScheduler
+
+    for sched in (ImmediateScheduler(), CurrentThreadScheduler()):
+        flaky = Flaky(1, orx.APIConnectionError("reset"))
+        done = threading.Event()
+        got: list[Any] = []
+        flaky(reactivex.of(LOOKUP["a"])).pipe(retry(base=0.01)).subscribe(
+            got.append, lambda e, got=got, done=done: (got.append(e), done.set()), done.set, scheduler=sched
+        )
+        assert done.wait(5)
+        assert got == [LOOKUP["a"]] and flaky.count == 2

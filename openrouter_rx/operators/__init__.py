@@ -18,8 +18,11 @@ exact. Every one is tested with ``reactivex.testing``; see ``openrouter_rx.testi
 from ._accumulate import accumulate, snapshots
 from ._content import content, reasoning
 from ._fallback import fallback_to_non_streaming, should_fall_back
+from ._idle_timeout import idle_timeout
+from ._meter import meter
 from ._retry import is_retryable, retry_with_backoff
 from ._tool_calls import tool_call_deltas, tool_calls
+from ._track_usage import track_usage
 
 __all__ = [
     "accumulate",
@@ -32,4 +35,7 @@ __all__ = [
     "is_retryable",
     "fallback_to_non_streaming",
     "should_fall_back",
+    "meter",
+    "track_usage",
+    "idle_timeout",
 ]

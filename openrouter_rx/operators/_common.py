@@ -5,13 +5,19 @@ from __future__ import annotations
 from typing import Any
 
 from reactivex import abc
-from reactivex.scheduler import TimeoutScheduler
+from reactivex.scheduler import ImmediateScheduler, NewThreadScheduler, TimeoutScheduler, TrampolineScheduler
 
 from ..chunk import Chunk
 from ..errors import OpenRouterError
 from ..response import Response
 
-__all__ = ["attach_partial", "clock_of", "has_output", "seconds"]
+__all__ = ["OutputGate", "attach_partial", "clock_of", "has_output", "seconds", "timer_clock"]
+
+# Subscribe schedulers that cannot hold a timer for an operator: ImmediateScheduler refuses to
+# wait (WouldBlockException), trampolines (CurrentThreadScheduler) wait on the very thread that
+# is reading, and NewThreadScheduler/ThreadPoolScheduler would park one of their threads per
+# timer. With these, timers go to the TimeoutScheduler (an explicit ``scheduler=`` always wins).
+_NOT_FOR_TIMERS = (ImmediateScheduler, TrampolineScheduler, NewThreadScheduler)
 
 
 def has_output(chunk: Chunk) -> bool:
@@ -33,6 +39,15 @@ def clock_of(scheduler: abc.SchedulerBase | None, subscribe_scheduler: abc.Sched
     timeout scheduler (wall-clock time, timers on threads).
     """
     return scheduler or subscribe_scheduler or TimeoutScheduler.singleton()
+
+
+def timer_clock(
+    scheduler: abc.SchedulerBase | None, subscribe_scheduler: abc.SchedulerBase | None
+) -> abc.SchedulerBase:
+    """Like :func:`clock_of`, for operators that wait: a subscribe scheduler that cannot run a
+    timer for us (immediate, trampoline, thread pools) is replaced by the timeout scheduler."""
+    fit = None if isinstance(subscribe_scheduler, _NOT_FOR_TIMERS) else subscribe_scheduler
+    return clock_of(scheduler, fit)
 
 
 def seconds(scheduler: abc.SchedulerBase) -> float:

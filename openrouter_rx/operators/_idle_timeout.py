@@ -8,22 +8,16 @@ from typing import Any
 
 from reactivex import Observable, abc
 from reactivex.disposable import Disposable, SerialDisposable, SingleAssignmentDisposable
-from reactivex.scheduler import ImmediateScheduler, NewThreadScheduler, TrampolineScheduler
 
 from .._accumulator import ResponseAccumulator
 from ..chunk import Chunk
 from ..chunk_stream import same_request
 from ..errors import IdleTimeout
-from ._common import attach_partial, clock_of
+from ._common import attach_partial, timer_clock
 from ._common import seconds as now_of
 
 __all__ = ["idle_timeout"]
 
-# Subscribe schedulers that cannot hold a timer for us: ImmediateScheduler refuses to wait
-# (WouldBlockException), trampolines (CurrentThreadScheduler) wait on the very thread that is
-# reading, and NewThreadScheduler/ThreadPoolScheduler would park one of their threads per timer.
-# With these, timers go to the TimeoutScheduler instead (an explicit ``scheduler=`` always wins).
-_NOT_FOR_TIMERS = (ImmediateScheduler, TrampolineScheduler, NewThreadScheduler)
 
 
 def _describe(seconds: float) -> str:
@@ -82,8 +76,7 @@ def idle_timeout(
         def subscribe(
             observer: abc.ObserverBase[Chunk], subscribe_scheduler: abc.SchedulerBase | None = None
         ) -> abc.DisposableBase:
-            fit = None if isinstance(subscribe_scheduler, _NOT_FOR_TIMERS) else subscribe_scheduler
-            clock = clock_of(scheduler, fit)
+            clock = timer_clock(scheduler, subscribe_scheduler)
             # The lock serialises the timer's decision with on_next, so an error never overlaps a chunk.
             lock = threading.RLock()
             acc = ResponseAccumulator()

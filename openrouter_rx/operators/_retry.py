@@ -22,7 +22,7 @@ from ..errors import (
     TotalTimeout,
     TruncatedStreamError,
 )
-from ._common import OutputGate, clock_of
+from ._common import OutputGate, timer_clock
 
 __all__ = ["is_retryable", "retry_with_backoff"]
 
@@ -120,7 +120,7 @@ def retry_with_backoff(
         def subscribe(
             observer: abc.ObserverBase[Chunk], subscribe_scheduler: abc.SchedulerBase | None = None
         ) -> abc.DisposableBase:
-            clock = clock_of(scheduler, subscribe_scheduler)
+            clock = timer_clock(scheduler, subscribe_scheduler)
             serial = SerialDisposable()
             attempt = 0
             gate = OutputGate()
