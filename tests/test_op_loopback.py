@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import itertools
 import json
-import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
 
 import pytest
 import reactivex
 from reactivex import operators as ops
+from support import Operator, Sink, collect, fan_out, values
 
 import openrouter_rx as orx
 from openrouter_rx import operators as orx_ops
@@ -34,72 +34,14 @@ from openrouter_rx.testing import (
 )
 
 KEY = "sk-or-v1-op-loopback-0123456789"
-WAIT = 10.0
 FAST = {"base": 0.01, "jitter": False}  # retry_with_backoff: short, deterministic waits
 
-Operator = Callable[[reactivex.Observable[Any]], reactivex.Observable[Any]]
 
 
 @pytest.fixture
 def client(fake_openrouter: FakeOpenRouter) -> Iterator[orx.Client]:
     with orx.Client(api_key=KEY, base_url=fake_openrouter.base_url, timeout=orx.Timeout(connect=2, idle=5)) as c:
         yield c
-
-
-class Sink:
-    """An observer that records what it gets and signals the end."""
-
-    def __init__(self) -> None:
-        self.items: list[Any] = []
-        self.error: Exception | None = None
-        self.completed = False
-        self.done = threading.Event()
-
-    def on_next(self, item: Any) -> None:
-        self.items.append(item)
-
-    def on_error(self, error: Exception) -> None:
-        self.error = error
-        self.done.set()
-
-    def on_completed(self) -> None:
-        self.completed = True
-        self.done.set()
-
-    def subscribe_to(self, observable: reactivex.Observable[Any]) -> Sink:
-        observable.subscribe(self.on_next, self.on_error, self.on_completed)
-        return self
-
-    def wait(self, timeout: float = WAIT) -> Sink:
-        assert self.done.wait(timeout), "the observable did not end in time"
-        return self
-
-    def ok(self) -> list[Any]:
-        """The items, after checking the observable completed without error."""
-        self.wait()
-        assert self.error is None, f"unexpected error: {self.error!r}"
-        assert self.completed
-        return self.items
-
-
-def collect(observable: reactivex.Observable[Any]) -> Sink:
-    """Subscribe and wait for the end (error or completion)."""
-    return Sink().subscribe_to(observable).wait()
-
-
-def values(observable: reactivex.Observable[Any]) -> list[Any]:
-    """Subscribe, wait, and return the items of a successful run."""
-    return collect(observable).ok()
-
-
-def fan_out(source: reactivex.Observable[Any], *branches: Operator) -> list[Sink]:
-    """Publish ``source``, attach one sink per branch, then connect (one subscription upstream)."""
-    published = source.pipe(ops.publish())
-    sinks = [Sink().subscribe_to(published.pipe(branch)) for branch in branches]
-    published.connect()
-    for sink in sinks:
-        sink.wait()
-    return sinks
 
 
 def identity() -> Operator:

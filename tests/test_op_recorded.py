@@ -10,38 +10,26 @@ from __future__ import annotations
 
 import itertools
 import json
-import os
-import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import pytest
-import reactivex
 from reactivex import operators as ops
+from support import fan_out, recorded_root
 
 import openrouter_rx as orx
 from openrouter_rx import operators as orx_ops
 from openrouter_rx.testing import ErrorReply, FakeOpenRouter, RecordedFolderReply
 
-
-def _recorded_root() -> Path | None:
-    env = os.environ.get("OPENROUTER_RX_RECORDED")
-    candidates = [Path(env)] if env else []
-    candidates.append(Path(__file__).resolve().parents[2] / "shared" / "recorded")
-    return next((p for p in candidates if p.is_dir()), None)
-
-
-ROOT = _recorded_root()
+ROOT = recorded_root()
 if ROOT is None:
     pytest.skip("../shared/recorded is not present", allow_module_level=True)
 assert ROOT is not None
 
 KEY = "sk-or-v1-op-recorded-0123456789"
-WAIT = 10.0
 FAST = {"base": 0.01, "jitter": False}
-Operator = Callable[[reactivex.Observable[Any]], reactivex.Observable[Any]]
 
 
 def _meta(folder: Path) -> dict[str, Any]:
@@ -125,42 +113,6 @@ def joined_tool_calls(chunks: list[dict[str, Any]]) -> list[dict[str, Any]]:
 def client(fake_openrouter: FakeOpenRouter) -> Iterator[orx.Client]:
     with orx.Client(api_key=KEY, base_url=fake_openrouter.base_url, timeout=orx.Timeout(connect=2, idle=5)) as c:
         yield c
-
-
-class Sink:
-    def __init__(self) -> None:
-        self.items: list[Any] = []
-        self.error: Exception | None = None
-        self.completed = False
-        self.done = threading.Event()
-
-    def on_error(self, error: Exception) -> None:
-        self.error = error
-        self.done.set()
-
-    def on_completed(self) -> None:
-        self.completed = True
-        self.done.set()
-
-    def ok(self) -> list[Any]:
-        assert self.done.wait(WAIT), "the observable did not end in time"
-        assert self.error is None, f"unexpected error: {self.error!r}"
-        assert self.completed
-        return self.items
-
-
-def fan_out(source: reactivex.Observable[Any], *branches: Operator) -> list[Sink]:
-    """One upstream subscription (publish + connect) feeding one sink per branch."""
-    published = source.pipe(ops.publish())
-    sinks = []
-    for branch in branches:
-        sink = Sink()
-        published.pipe(branch).subscribe(sink.items.append, sink.on_error, sink.on_completed)
-        sinks.append(sink)
-    published.connect()
-    for sink in sinks:
-        assert sink.done.wait(WAIT), "a branch did not end in time"
-    return sinks
 
 
 def recorded_request(name: str) -> dict[str, Any]:

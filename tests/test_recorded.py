@@ -8,24 +8,16 @@ They are read in place, never copied into the project.
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import pytest
 from reactivex import operators as ops
+from support import recorded_root
 
 import openrouter_rx as orx
 from openrouter_rx.testing import FakeOpenRouter, RecordedFolderReply
 
-
-def _recorded_root() -> Path | None:
-    env = os.environ.get("OPENROUTER_RX_RECORDED")
-    candidates = [Path(env)] if env else []
-    candidates.append(Path(__file__).resolve().parents[2] / "shared" / "recorded")
-    return next((p for p in candidates if p.is_dir()), None)
-
-
-ROOT = _recorded_root()
+ROOT = recorded_root()
 pytestmark = pytest.mark.skipif(ROOT is None, reason="../shared/recorded is not present")
 STREAMS = [
     "streaming_simple_completion",
