@@ -78,34 +78,45 @@ def attach_partial(error: Exception, partial: Response, chunk_count: int) -> Exc
 
 
 class OutputGate:
-    """Holds back chunks without output until the first chunk with output arrives.
+    """Forwards chunks to ``observer``, holding back those without output until the first one with.
 
-    Used by the operators that may re-run a request (retry, fallback): what they hold is thrown
-    away on a re-run, so downstream never sees a role chunk twice.
+    Used by the operators that may re-run a request (retry, fallback): what is held when an
+    attempt fails is thrown away (:meth:`reset`), so downstream never sees a role chunk twice.
     """
 
-    __slots__ = ("_held", "opened")
+    __slots__ = ("_held", "_observer", "opened")
 
-    def __init__(self) -> None:
+    def __init__(self, observer: abc.ObserverBase[Chunk]) -> None:
+        self._observer = observer
         self._held: list[Chunk] = []
         self.opened = False
 
-    def push(self, chunk: Chunk) -> list[Chunk]:
-        """The chunks to deliver now (none while the gate is shut and ``chunk`` has no output)."""
+    def on_next(self, chunk: Chunk) -> None:
+        """Deliver ``chunk`` (and what was held) once output has been seen; hold it otherwise."""
         if self.opened:
-            return [chunk]
+            self._observer.on_next(chunk)
+            return
         self._held.append(chunk)
-        if not has_output(chunk):
-            return []
-        self.opened = True
-        return self.release()
+        if has_output(chunk):
+            self.opened = True
+            self._release()
 
-    def release(self) -> list[Chunk]:
-        """Everything held, in order (the gate stays as it is)."""
-        held, self._held = self._held, []
-        return held
+    def on_completed(self) -> None:
+        """Deliver what is held, then complete."""
+        self._release()
+        self._observer.on_completed()
+
+    def fail(self, error: Exception) -> None:
+        """Deliver what is held, then the error (a final failure: nothing is lost)."""
+        self._release()
+        self._observer.on_error(error)
 
     def reset(self) -> None:
         """Forget what is held, for a new attempt."""
         self._held = []
         self.opened = False
+
+    def _release(self) -> None:
+        held, self._held = self._held, []
+        for chunk in held:
+            self._observer.on_next(chunk)

@@ -89,27 +89,15 @@ def fallback_to_non_streaming(
         def subscribe(
             observer: abc.ObserverBase[Chunk], subscribe_scheduler: abc.SchedulerBase | None = None
         ) -> abc.DisposableBase:
-            gate = OutputGate()
+            gate = OutputGate(observer)
             serial = SerialDisposable()
             disposed = False
-
-            def deliver(chunks: list[Chunk]) -> None:
-                for chunk in chunks:
-                    observer.on_next(chunk)
-
-            def on_next(chunk: Chunk) -> None:
-                deliver(gate.push(chunk))
-
-            def on_completed() -> None:
-                deliver(gate.release())
-                observer.on_completed()
 
             def on_error(error: Exception) -> None:
                 if disposed:
                     return
                 if gate.opened or not when(error):
-                    deliver(gate.release())
-                    observer.on_error(error)
+                    gate.fail(error)
                     return
                 gate.reset()
                 log.warning("stream failed before any output (%s); retrying without streaming", type(error).__name__)
@@ -121,7 +109,8 @@ def fallback_to_non_streaming(
                         return
 
                 def on_response(response: Response) -> None:
-                    deliver(response.to_chunks())
+                    for chunk in response.to_chunks():
+                        observer.on_next(chunk)
 
                 def on_fallback_error(fallback_error: Exception) -> None:
                     if fallback_error.__cause__ is None and fallback_error is not error:
@@ -140,7 +129,9 @@ def fallback_to_non_streaming(
 
             holder = SingleAssignmentDisposable()
             serial.disposable = holder
-            holder.disposable = source.subscribe(on_next, on_error, on_completed, scheduler=subscribe_scheduler)
+            holder.disposable = source.subscribe(
+                gate.on_next, on_error, gate.on_completed, scheduler=subscribe_scheduler
+            )
             return CompositeDisposable(Disposable(dispose), serial)
 
         return Observable(subscribe)

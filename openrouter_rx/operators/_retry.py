@@ -123,27 +123,15 @@ def retry_with_backoff(
             clock = timer_clock(scheduler, subscribe_scheduler)
             serial = SerialDisposable()
             attempt = 0
-            gate = OutputGate()
+            gate = OutputGate(observer)
             disposed = False
-
-            def deliver(chunks: list[Chunk]) -> None:
-                for chunk in chunks:
-                    observer.on_next(chunk)
-
-            def on_next(chunk: Chunk) -> None:
-                deliver(gate.push(chunk))
-
-            def on_completed() -> None:
-                deliver(gate.release())
-                observer.on_completed()
 
             def on_error(error: Exception) -> None:
                 nonlocal attempt
                 if disposed:
                     return
                 if gate.opened or attempt >= max_retries or not retry_on(error):
-                    deliver(gate.release())
-                    observer.on_error(error)
+                    gate.fail(error)
                     return
                 attempt += 1
                 gate.reset()
@@ -168,7 +156,9 @@ def retry_with_backoff(
                 # replaces it with the retry timer, which must not be undone afterwards.
                 holder = SingleAssignmentDisposable()
                 serial.disposable = holder
-                holder.disposable = source.subscribe(on_next, on_error, on_completed, scheduler=subscribe_scheduler)
+                holder.disposable = source.subscribe(
+                    gate.on_next, on_error, gate.on_completed, scheduler=subscribe_scheduler
+                )
 
             def dispose() -> None:
                 nonlocal disposed
