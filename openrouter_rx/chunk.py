@@ -21,7 +21,22 @@ _EMPTY: Mapping[str, Any] = {}
 
 
 def _int(value: Any) -> int:
-    return value if isinstance(value, int) and not isinstance(value, bool) else 0
+    """A token count: an int, a whole float (``12.0``) or a numeric string (``"12"``); else 0."""
+    if isinstance(value, bool):
+        return 0
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str):
+        try:
+            return int(value)
+        except ValueError:
+            try:
+                value = float(value)
+            except ValueError:
+                return 0
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return 0
 
 
 def _str(value: Any) -> str | None:

@@ -67,3 +67,69 @@ def test_oversized_event_is_a_protocol_error() -> None:
 def test_many_small_events_under_limit_are_fine() -> None:
     pieces = [b'data: {"n": 1}\n\n' * 100] * 10
     assert len(list(iter_event_data(ByteSource(_reader(pieces), 64)))) == 1000
+
+
+def _mixed_body(endings: list[int], bom: bool) -> bytes:
+    """The body of ``_body`` with each line ending picked from LF, CRLF, CR (never a CR then an LF)."""
+    choices = (b"\n", b"\r\n", b"\r")
+    lines = [b": OPENROUTER PROCESSING", b""]
+    for event in EVENTS:
+        lines += [b"data: " + json.dumps(event, ensure_ascii=False).encode(), b"", b": keep-alive", b""]
+    lines += [b"data: [DONE]", b""]
+    out = [b"\xef\xbb\xbf"] if bom else []
+    previous = b""
+    for number, line in enumerate(lines):
+        ending = choices[endings[number % len(endings)] % 3] if endings else b"\n"
+        if previous == b"\r" and ending == b"\n":
+            ending = b"\r\n"  # CR then LF would be one CRLF line ending
+        out += [line, ending]
+        previous = ending
+    return b"".join(out)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    cuts=st.lists(st.integers(min_value=0, max_value=10_000), max_size=40),
+    endings=st.lists(st.integers(min_value=0, max_value=2), max_size=20),
+    bom=st.booleans(),
+)
+def test_mixed_line_endings_and_a_bom_survive_any_split(cuts: list[int], endings: list[int], bom: bool) -> None:
+    body = _mixed_body(endings, bom)
+    source = ByteSource(_reader(_split(body, cuts)), 1 << 20)
+    got = list(iter_event_data(source))
+    assert [d for d, _ in got] == [json.dumps(e, ensure_ascii=False) for e in EVENTS] + ["[DONE]"]
+    assert not any(cut for _, cut in got)
+
+
+@pytest.mark.parametrize(
+    "pieces",
+    [
+        [b'data: {"a": 1}\n\r\ndata: {"b": 2}\n\r\n'],  # LF line, CRLF blank line
+        [b'data: {"a": 1}\r', b"\n\r", b'\ndata: {"b": 2}\r', b"\n\r", b"\n"],  # CRLF split between reads
+        [b'data: {"a": 1}\r\r', b'data: {"b": 2}\r\r'],  # CR only
+        [b"\xef", b"\xbb", b'\xbfdata: {"a": 1}\n\ndata: {"b": 2}\n\n'],  # BOM split over reads
+        [b'\xef\xbb\xbfdata: {"a": 1}\n', b'\ndata: {"b": 2}\n\n'],
+    ],
+)
+def test_line_ending_and_bom_cases(pieces: list[bytes]) -> None:
+    got = list(iter_event_data(ByteSource(_reader(pieces), 1 << 20)))
+    assert got == [('{"a": 1}', False), ('{"b": 2}', False)]
+
+
+def test_only_a_leading_bom_is_dropped() -> None:
+    pieces = [b'data: {"a": "\xef\xbb\xbf"}\n\n']  # a BOM inside the data is data
+    assert list(iter_event_data(ByteSource(_reader(pieces), 1 << 20))) == [('{"a": "\ufeff"}', False)]
+
+
+def test_invalid_utf8_is_a_protocol_error() -> None:
+    pieces = [b'data: {"a": 1}\n\n', b"data: \xff\xfe{}\n\n"]
+    events = iter_event_data(ByteSource(_reader(pieces), 1 << 20))
+    assert next(events) == ('{"a": 1}', False)
+    with pytest.raises(ProtocolError, match="UTF-8"):
+        next(events)
+
+
+def test_event_limit_counts_a_blank_line_split_over_reads() -> None:
+    pieces = [b"data: " + b"x" * 50 + b"\n", b"\n" + b"data: " + b"y" * 50 + b"\n", b"\n"]
+    got = list(iter_event_data(ByteSource(_reader(pieces), 80)))
+    assert [len(d) for d, _ in got] == [50, 50]
