@@ -103,11 +103,19 @@ def status_error(status: int, headers: Mapping[str, str], body: bytes, reason: s
     )
 
 
-def stream_error(
-    error: Mapping[str, Any] | None, fallback: str = "the stream ended with finish_reason 'error'"
-) -> StreamError:
-    """The typed error for a mid-stream error chunk (``error`` may be absent)."""
-    error = error or {}
+def stream_error(error: Any, fallback: str = "the stream ended with finish_reason 'error'") -> StreamError:
+    """The typed error for a mid-stream error chunk.
+
+    ``error`` is the chunk's ``error`` value: usually an object, but a bare string
+    (``{"error": "overloaded"}``) or code is taken as the message or code; ``None``
+    (no error object, only ``finish_reason: "error"``) gives ``fallback``.
+    """
+    if isinstance(error, str):
+        error = {"message": error}
+    elif isinstance(error, int) and not isinstance(error, bool):
+        error = {"code": error}
+    elif not isinstance(error, Mapping):
+        error = {}
     message = error.get("message")
     code = error.get("code")
     metadata = error.get("metadata")

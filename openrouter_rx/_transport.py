@@ -2,88 +2,68 @@
 
 An :class:`Exchange` sends the request, turns the reply into chunk events (or one
 response) for an observer, and can be aborted at any moment from any thread:
-``cancel()`` (dispose) and ``expire()`` (the watchdog's idle/total deadline) set a
-flag and shut the socket down, which wakes a read blocked in ``recv()`` at once.
-After an abort the reader swallows whatever exception the dead socket raises and
-reports only what the flag says (nothing for a dispose, a timeout error for an
-expiry).
+``cancel()`` (dispose), ``expire()`` (the watchdog's idle/total deadline) and
+``close_by_client()`` set a flag and shut the socket down, which wakes a read
+blocked in ``recv()`` at once, also before the response headers (see
+:mod:`._connections`). Only the reading thread closes the response, so a
+connection is never handed back to the pool twice. After an abort the reader
+swallows whatever exception the dead socket raises and reports only what the flag
+says (nothing for a dispose, a timeout error for an expiry).
+
+Every error reaches ``on_error`` typed: anything unexpected from the network or
+the reply becomes :class:`APIConnectionError` or :class:`ProtocolError` (with the
+partial response), while an exception raised by the subscriber's own ``on_next``
+is delivered as itself.
 """
 
 from __future__ import annotations
 
-import json
 import logging
+import socket
 import threading
 import time
-from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
 import requests
 from reactivex import abc
 
-from . import schemas
 from ._accumulator import ResponseAccumulator
+from ._connections import announce_sockets_to, shutdown_socket
+from ._decode import decode_chunk, decode_completion, not_an_event_stream
+from ._reader import (
+    Read,
+    body_reader,
+    describe,
+    drain,
+    is_decode_error,
+    is_network_error,
+    is_timeout,
+    media_type,
+    origin,
+    read_limited,
+)
+from ._spec import RequestSpec, Secret, Timeout
 from ._sse import ByteSource, iter_event_data
-from ._status import status_error, stream_error
+from ._status import status_error
 from ._watchdog import Watchdog
-from .chunk import Chunk
 from .errors import (
     APIConnectionError,
     ConnectTimeout,
     IdleTimeout,
+    InvalidHeaderError,
     OpenRouterError,
     ProtocolError,
     TotalTimeout,
     TruncatedStreamError,
 )
-from .response import Response
 
-__all__ = ["Exchange", "RequestSpec", "Timeout"]
+__all__ = ["Exchange", "RequestSpec", "Secret", "Timeout"]
 
 log = logging.getLogger("openrouter_rx")
 
 _ERROR_BODY_LIMIT = 64 * 1024
-_DRAIN_SECONDS = 1.0
+_DRAIN_SECONDS = 0.25
 _DRAIN_LIMIT = 64 * 1024
-
-
-@dataclass(frozen=True, slots=True)
-class Timeout:
-    """Time limits of one request, in seconds (``None`` disables one).
-
-    Attributes:
-        connect: to establish the TCP/TLS connection (:class:`ConnectTimeout`).
-        idle: the longest wait for the response headers and then between two
-            data events; keep-alive comments do NOT reset it (:class:`IdleTimeout`).
-            For ``complete()`` any byte counts, since OpenRouter keeps a
-            non-streaming request alive with whitespace.
-        total: the whole request, from subscribe to the last byte (:class:`TotalTimeout`).
-    """
-
-    connect: float | None = 10.0
-    idle: float | None = 120.0
-    total: float | None = None
-
-    def __post_init__(self) -> None:
-        for name in ("connect", "idle", "total"):
-            value = getattr(self, name)
-            if value is not None and not value > 0:
-                raise ValueError(f"Timeout.{name} must be a positive number of seconds or None, not {value!r}")
-
-
-@dataclass(frozen=True, slots=True)
-class RequestSpec:
-    """Everything one exchange needs; built once per ``stream()``/``complete()`` call."""
-
-    url: str
-    body: bytes
-    headers: Mapping[str, str]
-    timeout: Timeout
-    max_event_bytes: int
-    validate_chunks: bool
-    streaming: bool
-    model: str | None
 
 
 class _Aborted(Exception):
@@ -107,21 +87,21 @@ class Exchange:
         self._watchdog = watchdog
         self._lock = threading.Lock()
         self._response: requests.Response | None = None
+        self._socket: socket.socket | None = None  # before the headers: the socket to shut down
         self.cancelled = False
         self.expired: str | None = None
         self.finished = False
         self.started = time.monotonic()
         self.last_progress = self.started
-        self._drain_until: float | None = None
+        self._draining = False
         self._running = False
+        self._terminated = False  # a terminal event was delivered
 
     # -- watchdog protocol -------------------------------------------------
     def deadline(self) -> float | None:
         """When the watchdog should expire this exchange (``None``: never/finished)."""
-        if self.finished or self.cancelled or self.expired:
+        if self.finished or self.cancelled or self.expired or self._draining:
             return None
-        if self._drain_until is not None:
-            return self._drain_until
         timeout = self._spec.timeout
         deadlines = []
         if timeout.idle is not None:
@@ -132,10 +112,14 @@ class Exchange:
 
     def expire(self) -> None:
         """Abort because a deadline passed (runs on the watchdog thread)."""
-        total = self._spec.timeout.total
-        if self._drain_until is None:
-            self.expired = "total" if total is not None and time.monotonic() >= self.started + total else "idle"
+        if self.finished or self._draining:
+            return
+        self.expired = self.expired or self._deadline_kind()
         self._abort()
+
+    def _deadline_kind(self) -> str:
+        total = self._spec.timeout.total
+        return "total" if total is not None and time.monotonic() >= self.started + total else "idle"
 
     # -- disposal ----------------------------------------------------------
     def cancel(self) -> None:
@@ -146,18 +130,25 @@ class Exchange:
         self._abort()
 
     def _abort(self) -> None:
+        """Wake the reader: shut the socket down (the reader itself closes the response)."""
         with self._lock:
-            response = self._response
+            response, sock = self._response, self._socket
         if response is None:
-            return  # still connecting: the reader checks the flags once headers arrive
+            if sock is not None:  # waiting for the headers (or still sending)
+                shutdown_socket(sock)
+            return  # else still connecting: the socket is shut down as soon as it exists
         try:
             response.raw.shutdown()
-        except Exception:  # already released, or urllib3 without shutdown()
+        except Exception:  # already released (the body had ended), or no socket to shut down
             pass
-        try:
-            response.close()
-        except Exception:
-            pass
+
+    def _on_socket(self, sock: socket.socket) -> None:
+        """The request got (or is using) ``sock``; runs on the reader thread."""
+        with self._lock:
+            self._socket = sock
+            aborted = self.aborted
+        if aborted:
+            shutdown_socket(sock)
 
     @property
     def aborted(self) -> bool:
@@ -179,7 +170,7 @@ class Exchange:
                 observer.on_error(self._abort_error("closed"))
             return
         if not (self.finished or self.cancelled):
-            self.expired = "closed"
+            self.expired = self.expired or "closed"
             self._abort()
 
     def run(self, observer: abc.ObserverBase[Any]) -> None:
@@ -203,18 +194,11 @@ class Exchange:
         except _Downstream as wrapped:
             # A downstream on_next raised: close the connection and report the error there.
             if not self.cancelled:
-                log.debug("stream ended by an exception raised downstream: %r", wrapped.error)
+                log.debug("stream ended by an exception raised downstream: %s", type(wrapped.error).__name__)
                 self._abort()
                 self._emit_error(observer, wrapped.error)
-        except OpenRouterError as exc:
-            self._fail(observer, exc, acc)
-        except Exception as exc:  # anything else is reported, never lost
-            if self.aborted and not self.cancelled:
-                self._fail(observer, self._abort_error(), acc)
-            elif not self.cancelled:
-                log.debug("stream failed: %r", exc)
-                self._abort()
-                self._emit_error(observer, exc)
+        except Exception as exc:  # anything else is reported typed, never lost
+            self._fail(observer, self._typed(exc), acc)
         finally:
             self.finished = True
             if log.isEnabledFor(logging.DEBUG):
@@ -231,8 +215,19 @@ class Exchange:
             if leftover is not None:
                 leftover.close()
 
+    def _typed(self, exc: Exception) -> OpenRouterError:
+        """``exc`` as the error to report. Never copies the text of an unknown exception."""
+        if isinstance(exc, OpenRouterError):
+            return exc
+        if self.aborted:
+            return self._abort_error()
+        log.debug("unexpected %s while handling the reply", type(exc).__name__)
+        if is_network_error(exc):
+            return APIConnectionError(f"the connection failed ({type(exc).__name__})")
+        return ProtocolError(f"the reply could not be handled ({type(exc).__name__})")
+
     def _fail(self, observer: abc.ObserverBase[Any], exc: OpenRouterError, acc: ResponseAccumulator) -> None:
-        if self.cancelled:
+        if self.cancelled or self._terminated:
             return
         if acc.chunk_count and exc.partial is None:
             exc.partial = acc.response()
@@ -240,7 +235,8 @@ class Exchange:
         self._emit_error(observer, exc)
 
     def _emit_error(self, observer: abc.ObserverBase[Any], exc: Exception) -> None:
-        if not self.cancelled:
+        if not (self.cancelled or self._terminated):
+            self._terminated = True
             observer.on_error(exc)
 
     def _abort_error(self, reason: str | None = None) -> OpenRouterError:
@@ -254,11 +250,30 @@ class Exchange:
             f"no data for {timeout.idle}s (Timeout.idle; keep-alive comments do not count)", timeout=timeout.idle
         )
 
+    def _timeout_error(self) -> OpenRouterError:
+        """A socket read timeout fired before the watchdog: label it by the limit that passed."""
+        self._check()
+        self.expired = self._deadline_kind()
+        return self._abort_error()
+
     def _check(self) -> None:
         if self.cancelled:
             raise _Aborted
         if self.expired:
             raise self._abort_error()
+
+    def _progress(self) -> None:
+        self.last_progress = time.monotonic()
+
+    # -- sending -----------------------------------------------------------
+    def _headers(self) -> dict[str, str]:
+        spec = self._spec
+        headers = dict(spec.headers)
+        if spec.auth is not None and not any(name.lower() == "authorization" for name in headers):
+            if spec.auth.problem:
+                raise InvalidHeaderError(spec.auth.problem)
+            headers["Authorization"] = f"Bearer {spec.auth.reveal()}"
+        return headers
 
     def _send(self) -> requests.Response:
         spec = self._spec
@@ -266,57 +281,75 @@ class Exchange:
         if spec.timeout.total is not None:
             read = spec.timeout.total if read is None else min(read, spec.timeout.total)
         log.debug("POST %s model=%s stream=%s", spec.url, spec.model, spec.streaming)
+        failure: OpenRouterError | None = None
+        sent = time.monotonic()
         try:
-            response = self._session.post(
-                spec.url, data=spec.body, headers=dict(spec.headers), stream=True, timeout=(spec.timeout.connect, read)
-            )
+            with announce_sockets_to(self._on_socket):
+                response = self._session.post(
+                    spec.url, data=spec.body, headers=self._headers(), stream=True, timeout=(spec.timeout.connect, read)
+                )
         except requests.exceptions.ConnectTimeout:
-            self._check()
-            raise ConnectTimeout(
-                f"could not connect within {spec.timeout.connect}s (Timeout.connect)", timeout=spec.timeout.connect
-            ) from None
+            failure = self._connect_timeout()
         except requests.exceptions.ReadTimeout:
-            self._check()
-            self.expired = self.expired or "idle"
-            raise self._abort_error() from None
+            # urllib3 reports a TLS handshake that outlasts Timeout.connect as a read timeout;
+            # a real read timeout cannot fire before `read` seconds have passed.
+            if read is None or time.monotonic() - sent < read:
+                failure = self._connect_timeout()
+            else:
+                failure = self._timeout_error()
+        except (requests.exceptions.InvalidHeader, UnicodeError):
+            # Their text quotes the header value: it is never copied.
+            failure = InvalidHeaderError(
+                "a header from headers= or extra_headers= cannot be sent (surrounding whitespace, "
+                "a newline, a control character or a character outside latin-1)"
+            )
+        except requests.exceptions.ConnectionError as exc:
+            failure = APIConnectionError(f"connection to {origin(spec.url)} failed: {describe(exc)}")
         except requests.exceptions.RequestException as exc:
-            self._check()
-            raise APIConnectionError(f"connection to {_origin(spec.url)} failed: {_reason(exc)}") from None
+            failure = APIConnectionError(f"the request to {origin(spec.url)} could not be sent ({type(exc).__name__})")
+        finally:
+            with self._lock:
+                self._socket = None
+        if failure is not None:
+            self._check()  # an abort explains the failure better
+            raise failure
         with self._lock:
             self._response = response
         self._check()
         self.last_progress = time.monotonic()
         if response.status_code >= 400:
-            body = self._read_limited(response, _ERROR_BODY_LIMIT)
+            body, _ = read_limited(body_reader(response), _ERROR_BODY_LIMIT, self._progress)
+            self._check()  # a body cut short still gives the right status error
             raise status_error(response.status_code, response.headers, body, response.reason or "")
         return response
 
-    def _read_limited(self, response: requests.Response, limit: int) -> bytes:
-        parts: list[bytes] = []
-        size = 0
-        try:
-            while size < limit:
-                piece = response.raw.read1(min(65536, limit - size))
-                if not piece:
-                    break
-                self.last_progress = time.monotonic()
-                parts.append(piece)
-                size += len(piece)
-        except Exception:
-            self._check()
-            if not parts:
-                raise
+    def _connect_timeout(self) -> OpenRouterError:
         self._check()
-        return b"".join(parts)
+        connect = self._spec.timeout.connect
+        return ConnectTimeout(f"could not connect within {connect}s (Timeout.connect)", timeout=connect)
+
+    # -- reading -----------------------------------------------------------
+    def _read_failure(self, exc: Exception, what: str) -> OpenRouterError:
+        """The error for a read that failed with ``exc`` (after any abort was checked)."""
+        self._check()
+        if is_timeout(exc):
+            return self._timeout_error()
+        if is_decode_error(exc):
+            return ProtocolError(f"the reply's Content-Encoding could not be decoded ({type(exc).__name__})")
+        if is_network_error(exc):
+            return TruncatedStreamError(f"{what}: {describe(exc)}")
+        return self._typed(exc)
 
     def _read_stream(
         self, response: requests.Response, observer: abc.ObserverBase[Any], acc: ResponseAccumulator
     ) -> None:
+        read = body_reader(response)
         content_type = response.headers.get("Content-Type", "")
-        if "event-stream" not in content_type:
-            self._unexpected_body(response, content_type)
-        source = ByteSource(response.raw.read1, self._spec.max_event_bytes)
-        validate = self._spec.validate_chunks
+        if media_type(content_type) != "text/event-stream":
+            body, _ = read_limited(read, _ERROR_BODY_LIMIT, self._progress)
+            self._check()
+            raise not_an_event_stream(body, content_type)
+        source = ByteSource(read, self._spec.max_event_bytes)
         finished = False
         done = False
         try:
@@ -327,20 +360,10 @@ class Exchange:
                 if data == "[DONE]":
                     done = True
                     break
-                try:
-                    decoded = json.loads(data)
-                except ValueError:
-                    if cut_off:
-                        raise TruncatedStreamError("the stream ended in the middle of an event") from None
-                    raise ProtocolError("an SSE data line is not valid JSON", data=data[:200]) from None
-                if validate:
-                    schemas.validate(schemas.ChunkSchema, decoded, "chunk")
-                chunk = Chunk.from_dict(decoded)
-                if chunk.error is not None or _has_error_finish(chunk):
+                chunk, error = decode_chunk(data, cut_off, self._spec.validate_chunks)
+                if error is not None:
                     acc.add(chunk)  # the partial keeps any text the error chunk carried
-                    exc = stream_error(chunk.error)
-                    exc.chunk = chunk
-                    raise exc
+                    raise error
                 if not finished:
                     finished = any(choice.finish_reason is not None for choice in chunk.choices)
                 acc.add(chunk)
@@ -354,86 +377,42 @@ class Exchange:
             self._check()
             raise
         except Exception as exc:
-            self._check()
-            if isinstance(exc, requests.exceptions.RequestException | OSError) or _is_urllib3_error(exc):
-                if "timed out" in str(exc).lower():
-                    self.expired = "idle"
-                    raise self._abort_error() from None
-                raise TruncatedStreamError(f"the connection was lost mid-stream: {_reason(exc)}") from None
-            raise
+            raise self._read_failure(exc, "the connection was lost mid-stream") from None
         self._check()
-        if done:
-            self._drain(response)
-        elif not finished:
+        if not (done or finished):
             raise TruncatedStreamError("the stream ended before [DONE] and before any finish_reason")
-        self.finished = True
-        observer.on_completed()
+        self._complete(observer, response, read, tail=done)
 
-    def _drain(self, response: requests.Response) -> None:
-        """Read the tail after ``[DONE]`` so the connection can go back to the pool."""
-        self._drain_until = time.monotonic() + _DRAIN_SECONDS
-        try:
-            size = 0
-            while size < _DRAIN_LIMIT:
-                piece = response.raw.read1(65536)
-                if not piece:
-                    response.raw.release_conn()
-                    return
-                size += len(piece)
-        except Exception:
+    def _complete(self, observer: abc.ObserverBase[Any], response: requests.Response, read: Read, tail: bool) -> None:
+        """The stream is complete. Read what follows ``[DONE]`` first (briefly, with a hard
+        bound) so the connection goes back to the pool before the subscriber can start
+        another request; a tail that does not end in time closes the connection."""
+        if tail:
+            self._draining = True  # the watchdog leaves it alone: drain() bounds itself
+            if not drain(response, read, _DRAIN_SECONDS, _DRAIN_LIMIT):
+                log.debug("the reply did not end within %ss of [DONE]: closing the connection", _DRAIN_SECONDS)
+                response.close()
+        with self._lock:
+            self.finished = True
+        if self.cancelled:
             return
-
-    def _unexpected_body(self, response: requests.Response, content_type: str) -> None:
-        body = self._read_limited(response, _ERROR_BODY_LIMIT)
-        try:
-            decoded = json.loads(body)
-        except ValueError:
-            decoded = None
-        if isinstance(decoded, Mapping) and isinstance(decoded.get("error"), Mapping):
-            raise stream_error(decoded["error"])
-        raise ProtocolError(
-            f"expected text/event-stream, got {content_type or 'no content type'}",
-            data=body[:200].decode("utf-8", "replace"),
-        )
+        self._terminated = True
+        observer.on_completed()
 
     def _read_completion(self, response: requests.Response, observer: abc.ObserverBase[Any]) -> None:
         limit = self._spec.max_event_bytes * 16
-        body = self._read_limited(response, limit + 1)
-        if len(body) > limit:
-            raise ProtocolError(f"the completion body exceeded {limit} bytes")
-        text = body.strip()
-        if not text:
-            raise TruncatedStreamError("the completion body was empty")
+        body, failure = read_limited(body_reader(response), limit + 1, self._progress)
+        if failure is not None:
+            raise self._read_failure(failure, f"the connection was lost after {len(body)} bytes of the completion")
+        self._check()
+        result = decode_completion(body, limit)
+        with self._lock:
+            self.finished = True
+        if self.cancelled:
+            return
         try:
-            decoded = json.loads(text)
-        except ValueError:
-            raise ProtocolError(
-                "the completion body is not valid JSON", data=text[:200].decode("utf-8", "replace")
-            ) from None
-        if isinstance(decoded, Mapping) and isinstance(decoded.get("error"), Mapping):
-            raise stream_error(decoded["error"], "the completion failed")
-        schemas.validate(schemas.CompletionSchema, decoded, "completion")
-        result = Response.from_completion(decoded)
-        self.finished = True
-        observer.on_next(result)
+            observer.on_next(result)
+        except Exception as exc:
+            raise _Downstream(exc) from exc
+        self._terminated = True
         observer.on_completed()
-
-
-def _has_error_finish(chunk: Chunk) -> bool:
-    return any(choice.finish_reason == "error" for choice in chunk.choices)
-
-
-def _is_urllib3_error(exc: BaseException) -> bool:
-    return type(exc).__module__.startswith("urllib3") or type(exc).__module__.startswith("http.client")
-
-
-def _origin(url: str) -> str:
-    from urllib.parse import urlsplit
-
-    parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.netloc}"
-
-
-def _reason(exc: BaseException) -> str:
-    """A short cause for a connection error (requests' text names host and path, never headers)."""
-    return (str(exc) or type(exc).__name__)[:300]

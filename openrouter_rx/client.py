@@ -21,9 +21,9 @@ import requests
 from reactivex import abc
 from reactivex.disposable import CompositeDisposable, Disposable
 from reactivex.scheduler import CurrentThreadScheduler, ImmediateScheduler, ThreadPoolScheduler
-from requests.adapters import HTTPAdapter
 
-from ._transport import Exchange, RequestSpec, Timeout
+from ._connections import Adapter
+from ._transport import Exchange, RequestSpec, Secret, Timeout
 from ._version import __version__
 from ._watchdog import Watchdog
 from .chunk_stream import ChunkStream
@@ -40,26 +40,6 @@ Messages = Sequence[Mapping[str, Any]] | str
 
 # ``Observable.run()`` always subscribes with this scheduler; it is not a caller's choice.
 _RUN_DEFAULT_SCHEDULER: object = getattr(importlib.import_module("reactivex.run"), "_default_scheduler", object())
-
-
-class _Secret:
-    """Holds the API key; its repr and str never show it."""
-
-    __slots__ = ("_value",)
-
-    def __init__(self, value: str) -> None:
-        self._value = value
-
-    def reveal(self) -> str:
-        return self._value
-
-    def __repr__(self) -> str:
-        return "<secret>"
-
-    __str__ = __repr__
-
-    def __reduce__(self) -> Any:  # never pickle the key by accident
-        raise TypeError("the API key cannot be pickled")
 
 
 def _is_loopback(host: str) -> bool:
@@ -132,8 +112,12 @@ class Client:
         validate_chunks: bool = False,
         headers: Mapping[str, str] | None = None,
     ) -> None:
+        if api_key is not None and not isinstance(api_key, str):
+            raise TypeError(f"api_key must be a str, not {type(api_key).__name__}")
         key = api_key if api_key is not None else os.environ.get("OPENROUTER_API_KEY")
-        self._key = _Secret(key) if key else None
+        # A key that cannot go in a header (whitespace, control or non-ASCII characters) is
+        # kept: every request then fails with InvalidHeaderError, which never quotes it.
+        self._key = Secret(key) if key else None
         self.base_url = base_url.rstrip("/")
         parts = urlsplit(self.base_url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
@@ -152,7 +136,7 @@ class Client:
         self.validate_chunks = validate_chunks
         self._extra_headers = dict(headers or {})
         self._session = requests.Session()
-        adapter = HTTPAdapter(pool_connections=pool_size, pool_maxsize=pool_size, max_retries=0)
+        adapter = Adapter(pool_connections=pool_size, pool_maxsize=pool_size, max_retries=0)
         self._session.mount("https://", adapter)
         self._session.mount("http://", adapter)
         self._scheduler: ThreadPoolScheduler | None = None
@@ -214,8 +198,10 @@ class Client:
             "Accept": "text/event-stream" if streaming else "application/json",
             "User-Agent": f"openrouter-rx/{__version__}",
         }
-        if self._key is not None:
-            headers["Authorization"] = f"Bearer {self._key.reveal()}"
+        if streaming:
+            # A compressor at the server or a proxy may hold events back to fill its blocks;
+            # a compressed reply is still decoded (completions keep requests' gzip, deflate).
+            headers["Accept-Encoding"] = "identity"
         if self.site_url:
             headers["HTTP-Referer"] = self.site_url
         if self.site_name:
@@ -263,6 +249,7 @@ class Client:
             validate_chunks=self.validate_chunks,
             streaming=streaming,
             model=model,
+            auth=self._key,  # the Authorization header is made only when the request is sent
         )
 
     def _observable(self, spec: RequestSpec, scheduler: abc.SchedulerBase | None) -> reactivex.Observable[Any]:

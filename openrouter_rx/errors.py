@@ -23,7 +23,8 @@ Hierarchy::
     │   └── APITimeoutError
     │       ├── ConnectTimeout    ├── IdleTimeout    └── TotalTimeout
     ├── ToolArgumentsError        tool-call arguments are not valid JSON
-    └── InsecureTransportError    an API key would go over plain http
+    ├── InsecureTransportError    an API key would go over plain http
+    └── InvalidHeaderError        the API key (or another header) cannot be sent as it is
 """
 
 from __future__ import annotations
@@ -62,6 +63,7 @@ __all__ = [
     "TotalTimeout",
     "ToolArgumentsError",
     "InsecureTransportError",
+    "InvalidHeaderError",
     "status_error_class",
 ]
 
@@ -311,3 +313,13 @@ class ToolArgumentsError(OpenRouterError, ValueError):
 
 class InsecureTransportError(OpenRouterError, ValueError):
     """Refused to send an API key over plain ``http://`` to a non-loopback host."""
+
+
+class InvalidHeaderError(OpenRouterError, ValueError):
+    """A request header cannot be sent as it is, so the request was not sent.
+
+    Raised (through ``on_error``) for an API key with surrounding whitespace (a newline
+    read from a file), a control character or a non-ASCII character (a pasted ellipsis
+    or smart quote), and for a header from ``headers=`` / ``extra_headers=`` that
+    HTTP cannot carry. The message names the problem, never the value.
+    """

@@ -1,8 +1,6 @@
 """Adversarial tests of the transport and client layers: races, Rx grammar, odd-but-legal SSE,
 unusual chunk shapes, complete() edge cases, secrecy and retry. Real HTTP over loopback against
 the fake server; nothing in requests/urllib3 is mocked.
-
-Tests marked ``xfail(strict=True, reason="BUG: ...")`` expose a library bug and fail today.
 """
 
 from __future__ import annotations
@@ -12,8 +10,10 @@ import json
 import logging
 import os
 import random
+import socket
 import threading
 import time
+import zlib
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -611,7 +611,6 @@ def test_lf_line_then_crlf_blank_line_ends_an_event(fake_openrouter: FakeOpenRou
     assert orx.Response.from_chunks(items).content == "hi there"
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: the text/event-stream media type is compared case-sensitively")
 def test_content_type_is_case_insensitive(fake_openrouter: FakeOpenRouter, client: orx.Client) -> None:
     fake_openrouter.enqueue(StreamReply(text_chunks("hi there"), headers={"Content-Type": "Text/Event-Stream"}))
     items, error = collect(client.stream("hi"))
@@ -630,9 +629,6 @@ def test_invalid_utf8_in_the_stream_is_a_protocol_error(fake_openrouter: FakeOpe
 
 
 @pytest.mark.parametrize("kind", ["completion", "stream", "error"])
-@pytest.mark.xfail(
-    strict=True, reason="BUG: Accept-Encoding: gzip is advertised but raw.read1() never decodes Content-Encoding"
-)
 def test_gzip_encoded_replies_are_decoded(fake_openrouter: FakeOpenRouter, client: orx.Client, kind: str) -> None:
     gz = {"Content-Encoding": "gzip"}
     if kind == "completion":
@@ -772,9 +768,6 @@ def test_complete_body_over_the_limit_is_a_protocol_error(fake_openrouter: FakeO
 
 
 @pytest.mark.parametrize("status", [200, 500])
-@pytest.mark.xfail(
-    strict=True, reason="BUG: a connection dropped before any body byte escapes as urllib3.exceptions.ProtocolError"
-)
 def test_connection_dropped_before_the_body_is_a_typed_error(
     fake_openrouter: FakeOpenRouter, client: orx.Client, status: int
 ) -> None:
@@ -783,7 +776,6 @@ def test_connection_dropped_before_the_body_is_a_typed_error(
     assert isinstance(error, orx.OpenRouterError), repr(error)
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: a dropped connection mid-completion is reported as invalid JSON")
 def test_connection_dropped_mid_completion_is_truncated(fake_openrouter: FakeOpenRouter, client: orx.Client) -> None:
     fake_openrouter.enqueue(HeadersThenDrop(200, body=json.dumps(completion_body("cut"))[:40].encode()))
     _, error = collect(client.complete("hi"))
@@ -802,9 +794,6 @@ def test_connection_dropped_mid_sse_is_truncated(fake_openrouter: FakeOpenRouter
 # -- after [DONE] -------------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True, reason="BUG: the 1 s drain after [DONE] is not armed in the watchdog; completion waits for idle"
-)
 def test_completion_is_not_held_back_by_a_server_that_stalls_after_done(fake_openrouter: FakeOpenRouter) -> None:
     chunks = text_chunks("all here")
     fake_openrouter.enqueue(StreamReply([*chunks, "data: [DONE]\n\n"], done=False, stall_after=len(chunks) + 1))
@@ -838,7 +827,6 @@ def test_trailing_bytes_after_done_are_ignored_and_the_connection_reused(
 # -- secrets --------------------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: requests' InvalidHeader text (with the key) is copied into the error")
 def test_api_key_with_a_trailing_newline_never_appears_in_the_error(
     fake_openrouter: FakeOpenRouter, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -850,7 +838,6 @@ def test_api_key_with_a_trailing_newline_never_appears_in_the_error(
     assert KEY not in str(error) and KEY not in repr(error), str(error)
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: a non-latin-1 key raises UnicodeEncodeError whose repr holds the key")
 def test_non_latin1_api_key_never_appears_in_the_error_or_the_log(
     fake_openrouter: FakeOpenRouter, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -864,7 +851,6 @@ def test_non_latin1_api_key_never_appears_in_the_error_or_the_log(
     assert isinstance(error, orx.OpenRouterError), type(error)
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: RequestSpec's dataclass repr shows the Authorization header")
 def test_exchange_state_does_not_reveal_the_key(fake_openrouter: FakeOpenRouter, client: orx.Client) -> None:
     fake_openrouter.enqueue(StreamReply(text_chunks("a b"), stall_after=1))
     got = threading.Event()
@@ -932,3 +918,197 @@ def test_retry_of_complete_with_a_synchronous_scheduler(fake_openrouter: FakeOpe
     client.complete("hi", scheduler=CurrentThreadScheduler()).pipe(ops.retry(2)).subscribe(results.append)
     assert [r.content for r in results] == ["finally"]
     assert len(fake_openrouter.requests) == 2
+
+
+# -- before the headers, after [DONE], and other review points ------------------------------------
+
+
+def test_client_close_ends_a_request_waiting_for_headers_without_an_idle_limit(fake_openrouter: FakeOpenRouter) -> None:
+    fake_openrouter.enqueue(StreamReply(text_chunks("late"), headers_delay=30))
+    c = orx.Client(api_key=KEY, base_url=fake_openrouter.base_url, timeout=orx.Timeout(idle=None))
+    recorder = Recorder()
+    recorder.subscribe(c.stream("hi"))
+    request = fake_openrouter.wait_for_requests(1)[0]
+    c.close()
+    assert recorder.done.wait(WAIT), "close() left the request waiting for the headers"
+    recorder.assert_grammar()
+    assert type(recorder.error) is orx.APIConnectionError and "closed" in str(recorder.error)
+    assert request.wait_disconnected(WAIT)
+
+
+def test_dispose_while_waiting_for_headers_disconnects_at_once(fake_openrouter: FakeOpenRouter) -> None:
+    fake_openrouter.enqueue(StreamReply(text_chunks("late"), headers_delay=30))
+    recorder = Recorder()
+    readers: list[threading.Thread] = []
+    reader = NewThreadScheduler(lambda target: _remember(readers, target))
+    with orx.Client(base_url=fake_openrouter.base_url, timeout=orx.Timeout(connect=2, idle=None)) as c:
+        subscription = recorder.subscribe(c.stream("hi", scheduler=reader))
+        request = fake_openrouter.wait_for_requests(1)[0]
+        subscription.dispose()
+        assert request.wait_disconnected(WAIT), "the server did not see the client go away before the headers"
+        assert readers and wait_until(lambda: not readers[0].is_alive()), "the reader thread is still blocked"
+    assert recorder.kinds == []
+
+
+def _remember(threads: list[threading.Thread], target: Callable[[], None]) -> threading.Thread:
+    thread = threading.Thread(target=target, daemon=True)
+    threads.append(thread)
+    return thread
+
+
+def test_tls_handshake_that_never_finishes_is_a_connect_timeout(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(5)  # the kernel completes the TCP handshake; nobody ever answers the TLS hello
+    port = listener.getsockname()[1]
+    try:
+        base_url = f"https://127.0.0.1:{port}/api/v1"
+        with orx.Client(api_key=KEY, base_url=base_url, timeout=orx.Timeout(connect=0.3, idle=30)) as c:
+            _, error = collect(c.stream("hi"))
+    finally:
+        listener.close()
+    assert type(error) is orx.ConnectTimeout and error.timeout == 0.3, repr(error)
+    assert KEY not in f"{error!r} {vars(error)!r}" and KEY not in caplog.text
+
+
+def test_the_tail_after_done_is_bounded_without_any_timeout(fake_openrouter: FakeOpenRouter) -> None:
+    chunks = text_chunks("all here")
+    fake_openrouter.enqueue(
+        StreamReply([*chunks, "data: [DONE]\n\n"], done=False, stall_after=len(chunks) + 1),
+        StreamReply(text_chunks("next")),
+    )
+    with orx.Client(base_url=fake_openrouter.base_url, timeout=orx.Timeout(connect=2, idle=None)) as c:
+        items, error = collect(c.stream("hi"))
+        assert error is None and orx.Response.from_chunks(items).content == "all here"
+        first = fake_openrouter.requests[0]
+        assert first.wait_disconnected(WAIT), "a connection whose tail never ended was kept"
+        items, error = collect(c.stream("hi"))
+        assert error is None and orx.Response.from_chunks(items).content == "next"
+    first, second = fake_openrouter.requests
+    assert first.client_port != second.client_port
+
+
+class GzipThenStall(Reply):
+    """SSE events gzip-compressed with a sync flush after each one, then the connection held open."""
+
+    def __init__(self, events: list[dict[str, Any]]) -> None:
+        self.events = events
+
+    def write(self, out: ResponseWriter) -> None:
+        out.begin(200, [("Content-Type", "text/event-stream"), ("Content-Encoding", "gzip")], framing="chunked")
+        compressor = zlib.compressobj(wbits=31)
+        for event in self.events:
+            out.write(compressor.compress(sse(event)) + compressor.flush(zlib.Z_SYNC_FLUSH))
+        out.stall()
+
+
+def test_a_gzip_stream_is_decoded_as_it_arrives(fake_openrouter: FakeOpenRouter, client: orx.Client) -> None:
+    chunks = ChunkFactory().text("one two three")
+    fake_openrouter.enqueue(GzipThenStall(chunks))
+    items: list[orx.Chunk] = []
+    got = threading.Event()
+
+    def on_next(chunk: orx.Chunk) -> None:
+        items.append(chunk)
+        if len(items) == len(chunks):
+            got.set()
+
+    subscription = client.stream("hi").subscribe(on_next)
+    try:
+        assert got.wait(WAIT), f"events were held back until more compressed bytes came ({len(items)} seen)"
+        assert "".join(c.content for c in items) == "one two three"
+    finally:
+        subscription.dispose()
+    assert fake_openrouter.wait_for_requests(1)[0].wait_disconnected(WAIT)
+
+
+def test_streaming_requests_ask_for_an_uncompressed_reply(fake_openrouter: FakeOpenRouter, client: orx.Client) -> None:
+    fake_openrouter.enqueue(StreamReply(text_chunks("s")), CompletionReply(completion_body("c")))
+    client.stream("hi").run()
+    client.complete("hi").run()
+    stream, complete = fake_openrouter.requests
+    assert stream.header("Accept-Encoding") == "identity"  # no compressor may hold events back
+    assert "gzip" in (complete.header("Accept-Encoding") or "")
+
+
+@pytest.mark.parametrize("where", ["stream", "completion", "non_sse_200"])
+def test_an_error_given_as_a_bare_string_is_a_stream_error(
+    fake_openrouter: FakeOpenRouter, client: orx.Client, where: str
+) -> None:
+    first = ChunkFactory().text("so far")
+    if where == "stream":
+        fake_openrouter.enqueue(StreamReply([*first, {"error": "upstream overloaded"}], done=False))
+        items, error = collect(client.stream("hi"))
+        assert len(items) == len(first)
+        assert error is not None and error.partial is not None and error.partial.content == "so far"
+    else:
+        fake_openrouter.enqueue(CompletionReply({"error": "upstream overloaded"}))
+        items, error = collect(client.complete("hi") if where == "completion" else client.stream("hi"))
+        assert items == []
+    assert type(error) is orx.StreamError and error.message == "upstream overloaded", repr(error)
+
+
+def test_a_null_or_empty_error_member_is_not_an_error(fake_openrouter: FakeOpenRouter, client: orx.Client) -> None:
+    events = [{**c, "error": value} for c, value in zip(ChunkFactory().text("a b"), [None, ""], strict=True)]
+    fake_openrouter.enqueue(StreamReply([*events, ChunkFactory().finish()]))
+    items, error = collect(client.stream("hi"))
+    assert error is None and orx.Response.from_chunks(items).content == "a b"
+
+
+def test_a_chunk_that_trips_the_parser_is_a_protocol_error_with_the_partial(
+    fake_openrouter: FakeOpenRouter, client: orx.Client
+) -> None:
+    odd = {"choices": [{"index": 0, "delta": {"tool_calls": 1}}]}  # not a list
+    fake_openrouter.enqueue(StreamReply([*ChunkFactory().text("kept"), odd]))
+    items, error = collect(client.stream("hi"))
+    assert isinstance(error, orx.ProtocolError), repr(error)
+    assert error.partial is not None and error.partial.content == "kept" and error.chunk_count == len(items)
+
+
+def test_exception_in_on_next_of_complete_is_delivered_as_itself(
+    fake_openrouter: FakeOpenRouter, client: orx.Client
+) -> None:
+    fake_openrouter.enqueue(CompletionReply(completion_body("x")))
+
+    def boom(_: orx.Response) -> None:
+        raise KeyError("my bug")
+
+    _, error = collect(client.complete("hi").pipe(ops.do_action(boom)))
+    assert type(error) is KeyError
+
+
+@pytest.mark.parametrize(
+    "key",
+    [" " + KEY, KEY + "\r\n", KEY + "\t", KEY[:10] + "\x00" + KEY[10:], KEY[:10] + " " + KEY[10:], KEY + "\u201d"],
+)
+def test_an_api_key_that_cannot_be_sent_is_refused_without_quoting_it(
+    fake_openrouter: FakeOpenRouter, key: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    with orx.Client(api_key=key, base_url=fake_openrouter.base_url) as c:
+        assert KEY[10:] not in repr(c)
+        _, error = collect(c.stream("hi"))
+    assert type(error) is orx.errors.InvalidHeaderError and "API key" in str(error)
+    assert isinstance(error, ValueError) and isinstance(error, orx.OpenRouterError)
+    text = f"{error} {error!r} {vars(error)!r} {error.__cause__!r} {error.__context__!r}"
+    assert KEY[10:] not in text and KEY[10:] not in caplog.text
+    assert fake_openrouter.requests == []  # nothing was sent
+
+
+def test_a_non_str_api_key_is_a_type_error() -> None:
+    with pytest.raises(TypeError, match="bytes") as info:
+        orx.Client(api_key=KEY.encode())  # type: ignore[arg-type]
+    assert KEY not in str(info.value)
+
+
+@pytest.mark.parametrize("value", ["hidden-value\n", "hidden-value\u2026"])
+def test_an_extra_header_that_cannot_be_sent_is_reported_without_its_value(
+    fake_openrouter: FakeOpenRouter, client: orx.Client, value: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    _, error = collect(client.stream("hi", extra_headers={"X-Custom": value}))
+    assert type(error) is orx.errors.InvalidHeaderError, repr(error)
+    text = f"{error} {error!r} {vars(error)!r} {error.__cause__!r} {error.__context__!r}"
+    assert "hidden-value" not in text and "hidden-value" not in caplog.text
+    assert fake_openrouter.requests == []

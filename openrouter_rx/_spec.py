@@ -1,0 +1,90 @@
+"""What one request needs: its time limits, the API key (never shown) and the request spec."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = ["RequestSpec", "Secret", "Timeout"]
+
+
+@dataclass(frozen=True, slots=True)
+class Timeout:
+    """Time limits of one request, in seconds (``None`` disables one).
+
+    Attributes:
+        connect: to establish the TCP/TLS connection (:class:`ConnectTimeout`).
+        idle: the longest wait for the response headers and then between two
+            data events; keep-alive comments do NOT reset it (:class:`IdleTimeout`).
+            For ``complete()`` any byte counts, since OpenRouter keeps a
+            non-streaming request alive with whitespace.
+        total: the whole request, from subscribe to the last byte (:class:`TotalTimeout`).
+    """
+
+    connect: float | None = 10.0
+    idle: float | None = 120.0
+    total: float | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("connect", "idle", "total"):
+            value = getattr(self, name)
+            if value is not None and not value > 0:
+                raise ValueError(f"Timeout.{name} must be a positive number of seconds or None, not {value!r}")
+
+
+def _key_problem(key: str) -> str | None:
+    """Why ``key`` cannot go in an ``Authorization`` header, without quoting any of it."""
+    if key != key.strip():
+        return "the API key has leading or trailing whitespace (a newline read from a file?): strip it"
+    for char in key:
+        code = ord(char)
+        if code < 0x21 or code == 0x7F:
+            return "the API key contains whitespace or a control character"
+        if code > 0x7E:
+            return "the API key contains a non-ASCII character (a pasted ellipsis or smart quote?): copy it again"
+    return None
+
+
+class Secret:
+    """Holds the API key; its repr and str never show it.
+
+    Attributes:
+        problem: why the key cannot be sent as it is (``None`` when it can).
+    """
+
+    __slots__ = ("_value", "problem")
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+        self.problem = _key_problem(value)
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "<secret>"
+
+    __str__ = __repr__
+
+    def __reduce__(self) -> Any:  # never pickle the key by accident
+        raise TypeError("the API key cannot be pickled")
+
+
+@dataclass(frozen=True, slots=True)
+class RequestSpec:
+    """Everything one exchange needs; built once per ``stream()``/``complete()`` call.
+
+    The ``Authorization`` header is not in ``headers``: it is made from ``auth``
+    when the request is sent, so no repr of the spec can show the key.
+    """
+
+    url: str
+    body: bytes
+    headers: Mapping[str, str] = field(repr=False)
+    timeout: Timeout
+    max_event_bytes: int
+    validate_chunks: bool
+    streaming: bool
+    model: str | None
+    auth: Secret | None = None
