@@ -7,11 +7,13 @@ default the blocking read runs on the client's bounded thread pool, so
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import ipaddress
 import json
 import os
 import threading
+import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 from urllib.parse import urlsplit
@@ -20,7 +22,7 @@ import reactivex
 import requests
 from reactivex import abc
 from reactivex.disposable import CompositeDisposable, Disposable
-from reactivex.scheduler import CurrentThreadScheduler, ImmediateScheduler, ThreadPoolScheduler
+from reactivex.scheduler import CurrentThreadScheduler, ImmediateScheduler, ThreadPoolScheduler, TrampolineScheduler
 
 from ._connections import Adapter
 from ._transport import Exchange, RequestSpec, Secret, Timeout
@@ -72,6 +74,27 @@ def _to_wire(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [_to_wire(item) for item in value]
     return value
+
+
+class _Timed(abc.ObserverBase[Any]):
+    """Sets ``response_time`` (seconds since subscribe) on the Response of a non-streaming request."""
+
+    __slots__ = ("_observer", "_started")
+
+    def __init__(self, observer: abc.ObserverBase[Any], started: float) -> None:
+        self._observer = observer
+        self._started = started
+
+    def on_next(self, value: Any) -> None:
+        if isinstance(value, Response) and value.response_time is None:
+            value = dataclasses.replace(value, response_time=time.monotonic() - self._started)
+        self._observer.on_next(value)
+
+    def on_error(self, error: Exception) -> None:
+        self._observer.on_error(error)
+
+    def on_completed(self) -> None:
+        self._observer.on_completed()
 
 
 class Client:
@@ -261,8 +284,10 @@ class Client:
             if subscribe_scheduler is _RUN_DEFAULT_SCHEDULER:
                 subscribe_scheduler = None  # .run() passes its own NewThreadScheduler: keep the bounded pool
             chosen = scheduler or subscribe_scheduler or self.scheduler
-            if isinstance(chosen, ImmediateScheduler):
-                # Run on the trampoline so take(n) & co. can dispose mid-read.
+            if isinstance(chosen, (ImmediateScheduler, TrampolineScheduler)):
+                # Run on this thread's shared trampoline, queued behind the subscription itself, so
+                # take(n) & co. can dispose mid-read (a fresh CurrentThreadScheduler() would run the
+                # read inside subscribe(), before the subscriber holds the disposable).
                 chosen = CurrentThreadScheduler.singleton()
             exchange = Exchange(self._session, spec, self._watchdog)
             with self._active_lock:
@@ -272,9 +297,11 @@ class Client:
                 with self._active_lock:
                     self._active.pop(exchange, None)
 
+            target = observer if spec.streaming else _Timed(observer, time.monotonic())
+
             def action(_: abc.SchedulerBase, __: Any = None) -> None:
                 try:
-                    exchange.run(observer)
+                    exchange.run(target)
                 finally:
                     forget()
 

@@ -73,3 +73,10 @@ def test_complete_idle_timeout(fake_openrouter: FakeOpenRouter) -> None:
         pytest.raises(orx.IdleTimeout),
     ):
         c.complete("hi").run()
+
+
+def test_complete_measures_response_time(fake_openrouter: FakeOpenRouter, client: orx.Client) -> None:
+    fake_openrouter.enqueue(CompletionReply(completion_body("slow"), delay=0.05))
+    response = client.complete("hi").run()
+    assert response.response_time is not None and response.response_time > 0
+    assert response.time_to_first_token is None  # not a stream: no first token to time
