@@ -30,6 +30,7 @@ from .errors import (
     IdleTimeout,
     InsecureTransportError,
     InsufficientCreditsError,
+    InvalidHeaderError,
     ModerationError,
     NotFoundError,
     OpenRouterError,
@@ -101,4 +102,5 @@ __all__ = [
     "TotalTimeout",
     "ToolArgumentsError",
     "InsecureTransportError",
+    "InvalidHeaderError",
 ]
