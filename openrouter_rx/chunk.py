@@ -108,6 +108,8 @@ class ToolCallDelta:
     def from_dict(cls, data: Mapping[str, Any], position: int = 0) -> ToolCallDelta:
         """Build from one wire ``delta.tool_calls[i]`` entry (``function`` flattened)."""
         function = data.get("function") or _EMPTY
+        if not isinstance(function, Mapping):
+            raise ProtocolError("tool_calls[].function is not an object", data=repr(function)[:200])
         index = data.get("index")
         return cls(
             index=index if isinstance(index, int) else position,
@@ -136,6 +138,10 @@ class Delta:
             return _EMPTY_DELTA
         tool_calls = data.get("tool_calls")
         details = data.get("reasoning_details")
+        if tool_calls and not isinstance(tool_calls, list):
+            raise ProtocolError("delta.tool_calls is not a list", data=repr(tool_calls)[:200])
+        if details and not isinstance(details, list):
+            raise ProtocolError("delta.reasoning_details is not a list", data=repr(details)[:200])
         return cls(
             role=_str(data.get("role")),
             content=_str(data.get("content")),

@@ -193,3 +193,18 @@ def test_response_from_completion() -> None:
     assert response.tool_calls[0].arguments == {"x": 1}
     assert response.finish_reason == "tool_calls"
     assert response.usage is not None and response.usage.prompt_tokens > 0
+
+
+@pytest.mark.parametrize(
+    "delta",
+    [
+        {"tool_calls": {"index": 0}},
+        {"tool_calls": "call"},
+        {"reasoning_details": {"type": "reasoning.text"}},
+        {"tool_calls": [{"index": 0, "function": "get_weather"}]},
+    ],
+)
+def test_malformed_nested_fields_are_protocol_errors_with_the_data(delta: dict) -> None:  # type: ignore[type-arg]
+    with pytest.raises(orx.ProtocolError) as info:
+        orx.Chunk.from_dict({"choices": [{"index": 0, "delta": delta}]})
+    assert info.value.data
