@@ -16,6 +16,7 @@ from typing import Any
 import reactivex
 from reactivex import operators as ops
 
+import openrouter_rx as orx
 from openrouter_rx import Chunk
 from openrouter_rx import operators as orx_ops
 from openrouter_rx.testing import ChunkFactory
@@ -47,7 +48,7 @@ def main() -> None:
     chunks = make_chunks(N)
     baseline = per_chunk(lambda s: s.pipe(ops.map(lambda c: c)), chunks)
     print(f"baseline ops.map: {baseline * 1e6:.2f} us/chunk over {len(chunks)} chunks")
-    rows = {
+    rows: dict[str, Callable[[reactivex.Observable[Chunk]], reactivex.Observable[Any]]] = {
         "content()": lambda s: s.pipe(orx_ops.content()),
         "accumulate()": lambda s: s.pipe(orx_ops.accumulate()),
         "tool_calls()": lambda s: s.pipe(orx_ops.tool_calls()),
@@ -56,18 +57,10 @@ def main() -> None:
             orx_ops.retry_with_backoff(), orx_ops.fallback_to_non_streaming(reactivex.empty()), orx_ops.accumulate()
         ),
     }
-    optional = {"meter()": "meter", "track_usage()": "track_usage", "idle_timeout(60)": "idle_timeout"}
-    for label, name in optional.items():
-        operator = getattr(orx_ops, name, None)
-        if operator is not None:
-            if name == "track_usage":
-                import openrouter_rx as orx
-
-                rows[label] = lambda s, op=operator: s.pipe(op(orx.UsageTracker()))
-            elif name == "idle_timeout":
-                rows[label] = lambda s, op=operator: s.pipe(op(60.0))
-            else:
-                rows[label] = lambda s, op=operator: s.pipe(op())
+    tracker = orx.UsageTracker()
+    rows["meter()"] = lambda s: s.pipe(orx_ops.meter())
+    rows["track_usage()"] = lambda s: s.pipe(orx_ops.track_usage(tracker))
+    rows["idle_timeout(60)"] = lambda s: s.pipe(orx_ops.idle_timeout(60.0))
     for label, pipeline in rows.items():
         cost = per_chunk(pipeline, chunks)
         print(f"{label:32s} {cost * 1e6:7.2f} us/chunk  {cost / baseline:5.1f}x baseline")

@@ -65,18 +65,20 @@ def main() -> None:
             ops.publish(),
         )
         done = threading.Event()
-        results: dict[str, object] = {}
+        snapshots: list[orx.StreamMetrics] = []
+        responses: list[orx.Response] = []
+
+        def failed(error: Exception) -> None:
+            print(f"\nfailed: {error!r}")
+            done.set()
+
         chunks.pipe(orx_ops.content()).subscribe(lambda text: print(text, end="", flush=True))
-        chunks.pipe(orx_ops.meter(), ops.last()).subscribe(lambda m: results.__setitem__("metrics", m))
-        chunks.pipe(orx_ops.accumulate()).subscribe(
-            lambda r: results.__setitem__("response", r), lambda e: (print(f"\nfailed: {e!r}"), done.set()), done.set
-        )
-        chunks.connect()
-        if not done.wait(60):
-            raise SystemExit("no answer within 60 s")
-        metrics = results["metrics"]
-        response = results["response"]
-        assert isinstance(metrics, orx.StreamMetrics) and isinstance(response, orx.Response)
+        chunks.pipe(orx_ops.meter()).subscribe(snapshots.append)
+        chunks.pipe(orx_ops.accumulate()).subscribe(responses.append, failed, done.set)
+        chunks.connect()  # the branches are attached: send the request
+        if not done.wait(60) or not responses:
+            raise SystemExit("no answer")
+        metrics, response = snapshots[-1], responses[0]  # the meter's final snapshot came first
         ttft = metrics.time_to_first_token or 0.0
         print(f"\n-> {metrics.chunks} chunks, {metrics.completion_tokens} tokens, first token after {ttft:.2f}s")
         print(f"-> finish_reason={response.finish_reason}, cost={response.cost_estimate}")

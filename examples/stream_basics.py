@@ -28,14 +28,10 @@ def main() -> None:
         messages = [{"role": "user", "content": "Name three rivers, one per line."}]
 
         # 1. Stream and print as it arrives; .run() blocks until the end.
-        chunks = (
-            client.stream(messages)
-            .pipe(
-                ops.do_action(lambda chunk: print(chunk.content, end="", flush=True)),
-                ops.to_list(),
-            )
-            .run()
-        )
+        def show(chunk: orx.Chunk) -> None:
+            print(chunk.content, end="", flush=True)
+
+        chunks = client.stream(messages).pipe(ops.do_action(show), ops.to_list()).run()
         response = orx.Response.from_chunks(chunks)
         print(f"\n-> {len(chunks)} chunks, finish_reason={response.finish_reason}, usage={response.usage}")
 
