@@ -37,24 +37,29 @@ class _PendingCall:
 
 
 class ToolCallTracker:
-    """Joins tool-call deltas by ``index``.
+    """Joins tool-call deltas into calls.
 
-    ``id``, ``type`` and ``name`` are taken from the first delta that carries them
-    (providers that repeat the id on every delta are not concatenated); argument
-    fragments are concatenated in order. Indexes need not start at 0.
+    Deltas are joined by ``index``; ``id``, ``type`` and ``name`` are taken from the first delta
+    that carries them (providers that repeat the id on every delta are not concatenated) and
+    argument fragments are concatenated in order. Indexes need not start at 0. A delta whose
+    ``id`` differs from the id of the call at its index starts a new call: some providers (and
+    API translations) send every call at index 0, or omit the index, each with its own id.
     """
 
-    __slots__ = ("_calls",)
+    __slots__ = ("_calls", "_current")
 
     def __init__(self) -> None:
-        self._calls: dict[int, _PendingCall] = {}
+        self._calls: list[_PendingCall] = []  # in order of first appearance
+        self._current: dict[int, _PendingCall] = {}  # index -> the call now receiving deltas
 
     def add(self, delta: ToolCallDelta) -> bool:
-        """Record one delta; returns True when it starts a new index."""
-        call = self._calls.get(delta.index)
-        started = call is None
-        if call is None:
-            call = self._calls[delta.index] = _PendingCall(delta.index)
+        """Record one delta; returns True when it starts a new call."""
+        call = self._current.get(delta.index)
+        started = call is None or bool(delta.id and call.id and delta.id != call.id)
+        if started:
+            call = self._current[delta.index] = _PendingCall(delta.index)
+            self._calls.append(call)
+        assert call is not None
         if delta.id and not call.id:
             call.id = delta.id
         if delta.type and not call.type:
@@ -65,18 +70,26 @@ class ToolCallTracker:
             call.parts.append(delta.arguments)
         return started
 
+    def current(self, index: int) -> _PendingCall:
+        """The call now receiving deltas at ``index`` (raises ``KeyError`` when none)."""
+        return self._current[index]
+
+    def pending(self) -> list[_PendingCall]:
+        """Every call, in order of first appearance (see :meth:`_PendingCall.build`)."""
+        return list(self._calls)
+
     def build(self, index: int) -> ToolCall:
-        """The call at ``index`` as received so far."""
-        return self._calls[index].build()
+        """The call now at ``index``, as received so far."""
+        return self._current[index].build()
 
     @property
     def indexes(self) -> list[int]:
         """The indexes seen, in order of first appearance."""
-        return list(self._calls)
+        return list(dict.fromkeys(call.index for call in self._calls))
 
     def calls(self) -> tuple[ToolCall, ...]:
         """Every call, in order of first appearance."""
-        return tuple(call.build() for call in self._calls.values())
+        return tuple(call.build() for call in self._calls)
 
 
 def _detail_key(position: int, detail: Mapping[str, Any]) -> tuple[Any, Any]:
@@ -135,7 +148,8 @@ class _ChoiceState:
             role=self.role or "assistant",
             content="".join(self.content),
             reasoning="".join(self.reasoning),
-            reasoning_details=tuple(self.details.values()),
+            # copies: a later chunk extends these dicts, and earlier snapshots must not change
+            reasoning_details=tuple(dict(detail) for detail in self.details.values()),
             refusal="".join(self.refusal) if self.refusal else None,
             tool_calls=self.tools.calls(),
             finish_reason=self.finish,

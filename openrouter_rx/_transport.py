@@ -78,6 +78,15 @@ class _Downstream(Exception):
         self.error = error
 
 
+def _complete_observer(observer: abc.ObserverBase[Any]) -> None:
+    """``on_completed``; an exception the subscriber raises there cannot go to its ``on_error``
+    any more (the sequence has ended), so it is logged with its traceback, never dropped."""
+    try:
+        observer.on_completed()
+    except Exception:
+        log.exception("a subscriber's on_completed raised; the stream itself had completed")
+
+
 class Exchange:
     """One request/reply for one subscription (see module docstring)."""
 
@@ -397,7 +406,7 @@ class Exchange:
         if self.cancelled:
             return
         self._terminated = True
-        observer.on_completed()
+        _complete_observer(observer)
 
     def _read_completion(self, response: requests.Response, observer: abc.ObserverBase[Any]) -> None:
         limit = self._spec.max_event_bytes * 16
@@ -415,4 +424,4 @@ class Exchange:
         except Exception as exc:
             raise _Downstream(exc) from exc
         self._terminated = True
-        observer.on_completed()
+        _complete_observer(observer)

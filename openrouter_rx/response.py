@@ -299,7 +299,7 @@ class Response:
                     content=message.get("content") or "",
                     reasoning=message.get("reasoning") or "",
                     reasoning_details=tuple(message.get("reasoning_details") or ()),
-                    refusal=message.get("refusal"),
+                    refusal=message.get("refusal") or None,  # "" is no refusal, as in streams
                     tool_calls=calls,
                     finish_reason=item.get("finish_reason"),
                     native_finish_reason=item.get("native_finish_reason"),

@@ -1,7 +1,8 @@
 """Adversarial review of the RxPY operators: races, re-entrancy, schedulers, boundaries, partials.
 
 Passing tests document behaviour that holds under pressure. Each bug found has a test marked
-``xfail(strict=True, reason="BUG: ...")`` that fails today and passes once the bug is fixed.
+``xfail(strict=True, reason="BUG: ...")`` until fixed; all the bugs found are fixed now, and their
+tests stand as regression tests.
 Real HTTP over loopback against FakeOpenRouter (no mocks); assertions on values, counts and
 orderings, never on durations; every blocking wait has a timeout.
 """
@@ -127,10 +128,6 @@ MIXED = [
 # ======================================================================================
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: snapshots()/err.partial share reasoning_details dicts that later chunks mutate in place",
-)
 def test_an_earlier_snapshot_is_not_changed_by_later_reasoning_details() -> None:
     wire = [F.role(), *F.reasoning("think more deeply", details=True), *F.text("ok"), F.finish()]
     snaps = reactivex.from_iterable(chunks_of(*wire)).pipe(orx_ops.snapshots(), ops.to_list()).run()
@@ -140,10 +137,6 @@ def test_an_earlier_snapshot_is_not_changed_by_later_reasoning_details() -> None
     assert first.choice(0).reasoning_details[0]["text"] == "think "
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: tool_calls()/accumulate merge two calls that share an index but have different ids",
-)
 @pytest.mark.parametrize("operator", ["tool_calls", "accumulate"])
 def test_a_new_id_on_the_same_index_is_a_new_call(operator: str) -> None:
     # Ollama, some Gemini/Responses translations and proxies send every parallel call at index 0
@@ -169,11 +162,6 @@ def test_a_new_id_on_the_same_index_is_a_new_call(operator: str) -> None:
     assert [(c.id, c.name, c.arguments) for c in calls] == [("call_a", "f", {"x": 1}), ("call_b", "g", {"y": 2})]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: a retried attempt re-subscribed from the timer thread with a trampoline/immediate "
-    "subscribe scheduler reads inside subscribe(), so dispose (take(n)) cannot stop it",
-)
 @pytest.mark.parametrize("scheduler", [CurrentThreadScheduler, ImmediateScheduler], ids=["trampoline", "immediate"])
 def test_dispose_stops_a_retried_attempt_read_synchronously(
     fake_openrouter: FakeOpenRouter, client: orx.Client, scheduler: Callable[[], Any]
@@ -219,11 +207,6 @@ AT_COMPLETION = [
 ]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: an exception from on_next for a value an operator emits inside on_completed is "
-    "swallowed by the transport: no on_error, no on_completed (subscriber waits forever)",
-)
 @pytest.mark.parametrize(("make", "wire", "when"), AT_COMPLETION)
 def test_exception_in_on_next_at_completion_reaches_on_error(
     fake_openrouter: FakeOpenRouter, client: orx.Client, make: Callable[[], Any], wire: list[Any], when: Any
@@ -238,9 +221,6 @@ def test_exception_in_on_next_at_completion_reaches_on_error(
     assert isinstance(box.terminals[0][1], Boom)
 
 
-@pytest.mark.xfail(
-    strict=True, reason="BUG: an exception from retry_on is lost (on the pool: no terminal event, a hang)"
-)
 def test_retry_on_that_raises_is_delivered_to_on_error() -> None:
     def retry_on(_: BaseException) -> bool:
         raise Boom("predicate bug")
@@ -251,9 +231,6 @@ def test_retry_on_that_raises_is_delivered_to_on_error() -> None:
     assert isinstance(run.error, Boom)
 
 
-@pytest.mark.xfail(
-    strict=True, reason="BUG: an exception from fallback's when= is lost (on the pool: no terminal event, a hang)"
-)
 def test_fallback_when_that_raises_is_delivered_to_on_error() -> None:
     def when(_: BaseException) -> bool:
         raise Boom("predicate bug")
@@ -267,10 +244,6 @@ def test_fallback_when_that_raises_is_delivered_to_on_error() -> None:
     assert isinstance(run.error, Boom)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: a retry_with_backoff/fallback predicate raising on the client's pool leaves the subscriber hanging",
-)
 def test_retry_on_that_raises_on_the_pool_ends_the_subscription(fake_openrouter: FakeOpenRouter) -> None:
     fake_openrouter.enqueue(ErrorReply(503))
 
@@ -287,11 +260,6 @@ def test_retry_on_that_raises_on_the_pool_ends_the_subscription(fake_openrouter:
     assert sink.done.is_set(), "no terminal event: the subscriber would wait forever"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: idle_timeout's timer goes to a subscribe EventLoopScheduler whose only thread is "
-    "blocked in the read, so the tighter limit never fires (only the transport's idle does)",
-)
 def test_idle_timeout_fires_when_the_read_runs_on_an_event_loop_scheduler(fake_openrouter: FakeOpenRouter) -> None:
     fake_openrouter.enqueue(stalled([F.role(), *F.text("a")]))
     loop = EventLoopScheduler()
@@ -304,10 +272,6 @@ def test_idle_timeout_fires_when_the_read_runs_on_an_event_loop_scheduler(fake_o
         loop.dispose()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: fallback sets __cause__ of an exception raised by the user's own on_next to the streaming error",
-)
 def test_user_exception_during_fallback_chunks_keeps_its_own_cause(
     fake_openrouter: FakeOpenRouter, client: orx.Client
 ) -> None:

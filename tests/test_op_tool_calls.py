@@ -212,3 +212,20 @@ def test_tool_calls_agree_with_accumulate() -> None:
     streamed = run_marbles(orx_ops.tool_calls(), marbles, lookup).values
     accumulated = run_marbles(orx_ops.accumulate(), marbles, lookup).values[0].tool_calls
     assert streamed == accumulated
+
+
+def test_calls_that_all_use_index_zero_are_told_apart_by_their_ids() -> None:
+    # Some providers and API translations send every call at index 0 (or no index), each with its own id.
+    lookup = chunk_lookup(
+        a=chunk(delta(0, id="call_a", name="first", args='{"x": 1}')),
+        b=chunk(delta(0, id="call_b", name="second", args='{"y"')),
+        c=chunk(delta(0, args=": 2}")),
+        f=FINISH,
+    )
+    run = run_marbles(orx_ops.tool_calls(), "-a-b-c-f-|", lookup)
+    assert [(frame, v.id, v.arguments) for frame, kind, v in run.events if kind == "N"] == [
+        (3, "call_a", {"x": 1}),  # complete when call_b starts at the same index
+        (7, "call_b", {"y": 2}),
+    ]
+    accumulated = run_marbles(orx_ops.accumulate(), "-a-b-c-f-|", lookup).values[0]
+    assert [c.id for c in accumulated.tool_calls] == ["call_a", "call_b"]

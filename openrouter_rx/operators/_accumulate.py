@@ -10,7 +10,7 @@ from reactivex import Observable, abc
 from .._accumulator import ResponseAccumulator
 from ..chunk import Chunk
 from ..response import Response
-from ._common import attach_partial, clock_of, has_output, seconds
+from ._common import attach_partial, clock_of, complete_with, has_output, seconds
 
 __all__ = ["accumulate", "snapshots"]
 
@@ -44,9 +44,7 @@ def _fold(
                 observer.on_error(attach_partial(error, current(), acc.chunk_count))
 
             def on_completed() -> None:
-                if not emit_every_chunk:
-                    observer.on_next(current())
-                observer.on_completed()
+                complete_with(observer, () if emit_every_chunk else (current(),))
 
             return source.subscribe(on_next, on_error, on_completed, scheduler=subscribe_scheduler)
 

@@ -2,22 +2,27 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from typing import Any
 
-from reactivex import abc
-from reactivex.scheduler import ImmediateScheduler, NewThreadScheduler, TimeoutScheduler, TrampolineScheduler
+from reactivex import Observable, abc
+from reactivex.disposable import SingleAssignmentDisposable
+from reactivex.scheduler import CurrentThreadScheduler, TimeoutScheduler, VirtualTimeScheduler
 
 from ..chunk import Chunk
 from ..errors import OpenRouterError
 from ..response import Response
 
-__all__ = ["OutputGate", "attach_partial", "clock_of", "has_output", "seconds", "timer_clock"]
-
-# Subscribe schedulers that cannot hold a timer for an operator: ImmediateScheduler refuses to
-# wait (WouldBlockException), trampolines (CurrentThreadScheduler) wait on the very thread that
-# is reading, and NewThreadScheduler/ThreadPoolScheduler would park one of their threads per
-# timer. With these, timers go to the TimeoutScheduler (an explicit ``scheduler=`` always wins).
-_NOT_FOR_TIMERS = (ImmediateScheduler, TrampolineScheduler, NewThreadScheduler)
+__all__ = [
+    "OutputGate",
+    "attach_partial",
+    "clock_of",
+    "complete_with",
+    "has_output",
+    "seconds",
+    "subscribe_queued",
+    "timer_clock",
+]
 
 
 def has_output(chunk: Chunk) -> bool:
@@ -44,10 +49,48 @@ def clock_of(scheduler: abc.SchedulerBase | None, subscribe_scheduler: abc.Sched
 def timer_clock(
     scheduler: abc.SchedulerBase | None, subscribe_scheduler: abc.SchedulerBase | None
 ) -> abc.SchedulerBase:
-    """Like :func:`clock_of`, for operators that wait: a subscribe scheduler that cannot run a
-    timer for us (immediate, trampoline, thread pools) is replaced by the timeout scheduler."""
-    fit = None if isinstance(subscribe_scheduler, _NOT_FOR_TIMERS) else subscribe_scheduler
+    """Like :func:`clock_of`, for operators that wait. Only a virtual-time subscribe scheduler
+    (TestScheduler, for marble tests) is used for timers: any other may be the very thread that
+    is blocked reading the stream (trampoline, event loop, asyncio) or cannot wait at all
+    (immediate), so timers go to the timeout scheduler. An explicit ``scheduler=`` always wins."""
+    fit = subscribe_scheduler if isinstance(subscribe_scheduler, VirtualTimeScheduler) else None
     return clock_of(scheduler, fit)
+
+
+def complete_with(observer: abc.ObserverBase[Any], values: Iterable[Any]) -> None:
+    """Emit ``values`` then complete.
+
+    An exception raised downstream by one of those ``on_next`` calls is delivered to
+    ``on_error``: the source has already completed, so nobody upstream could report it.
+    """
+    try:
+        for value in values:
+            observer.on_next(value)
+    except Exception as error:
+        observer.on_error(error)
+        return
+    observer.on_completed()
+
+
+def subscribe_queued(
+    source: Observable[Any],
+    holder: SingleAssignmentDisposable,
+    on_next: Callable[[Any], None],
+    on_error: Callable[[Exception], None],
+    on_completed: Callable[[], None],
+    scheduler: abc.SchedulerBase | None,
+) -> None:
+    """Subscribe to ``source`` into ``holder``, through this thread's trampoline.
+
+    A re-subscription made from a timer or reader thread would otherwise run a synchronous
+    source (a client stream read on the trampoline) inside ``subscribe()``, before ``holder``
+    has the disposable, so dispose (``take(n)``) could not stop it.
+    """
+
+    def action(_: abc.SchedulerBase, __: Any = None) -> None:
+        holder.disposable = source.subscribe(on_next, on_error, on_completed, scheduler=scheduler)
+
+    CurrentThreadScheduler.singleton().schedule(action)
 
 
 def seconds(scheduler: abc.SchedulerBase) -> float:
@@ -102,13 +145,17 @@ class OutputGate:
             self._release()
 
     def on_completed(self) -> None:
-        """Deliver what is held, then complete."""
-        self._release()
-        self._observer.on_completed()
+        """Deliver what is held, then complete (see :func:`complete_with`)."""
+        held, self._held = self._held, []
+        complete_with(self._observer, held)
 
     def fail(self, error: Exception) -> None:
         """Deliver what is held, then the error (a final failure: nothing is lost)."""
-        self._release()
+        try:
+            self._release()
+        except Exception as downstream:  # the subscriber failed on a held chunk: report that one
+            self._observer.on_error(downstream)
+            return
         self._observer.on_error(error)
 
     def reset(self) -> None:

@@ -12,7 +12,7 @@ from ..chunk import Chunk
 from ..chunk_stream import ChunkStream
 from ..errors import APIStatusError, OpenRouterError, RateLimitError, RequestTimeoutError, ServerError
 from ..response import Response
-from ._common import OutputGate
+from ._common import OutputGate, subscribe_queued
 
 __all__ = ["fallback_to_non_streaming", "should_fall_back"]
 
@@ -96,7 +96,17 @@ def fallback_to_non_streaming(
             def on_error(error: Exception) -> None:
                 if disposed:
                     return
-                if gate.opened or not when(error):
+                if gate.opened:
+                    gate.fail(error)
+                    return
+                try:
+                    falls_back = when(error)
+                except Exception as exc:  # the user's predicate failed: surface it
+                    if exc is not error and exc.__cause__ is None:
+                        exc.__cause__ = error
+                    gate.fail(exc)
+                    return
+                if not falls_back:
                     gate.fail(error)
                     return
                 gate.reset()
@@ -105,6 +115,8 @@ def fallback_to_non_streaming(
                     try:
                         on_fallback(error)
                     except Exception as exc:
+                        if exc is not error and exc.__cause__ is None:
+                            exc.__cause__ = error
                         observer.on_error(exc)
                         return
 
@@ -113,14 +125,16 @@ def fallback_to_non_streaming(
                         observer.on_next(chunk)
 
                 def on_fallback_error(fallback_error: Exception) -> None:
-                    if fallback_error.__cause__ is None and fallback_error is not error:
+                    # Only the fallback request's own failures are "caused" by the stream's; an
+                    # exception raised by the subscriber while it got the fallback's chunks is not.
+                    if isinstance(fallback_error, OpenRouterError) and fallback_error.__cause__ is None:
                         fallback_error.__cause__ = error
                     observer.on_error(fallback_error)
 
                 holder = SingleAssignmentDisposable()
                 serial.disposable = holder
-                holder.disposable = fallback.subscribe(
-                    on_response, on_fallback_error, observer.on_completed, scheduler=subscribe_scheduler
+                subscribe_queued(
+                    fallback, holder, on_response, on_fallback_error, observer.on_completed, subscribe_scheduler
                 )
 
             def dispose() -> None:

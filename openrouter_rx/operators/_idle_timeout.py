@@ -19,7 +19,6 @@ from ._common import seconds as now_of
 __all__ = ["idle_timeout"]
 
 
-
 def _describe(seconds: float) -> str:
     return f"{seconds:g} s"
 

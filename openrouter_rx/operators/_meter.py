@@ -10,7 +10,7 @@ from reactivex import Observable, abc
 
 from ..chunk import Chunk, Usage
 from ..metrics import StreamMetrics
-from ._common import clock_of, has_output, seconds
+from ._common import clock_of, complete_with, has_output, seconds
 
 __all__ = ["meter"]
 
@@ -200,8 +200,7 @@ def meter(
                 except Exception as error:
                     observer.on_error(error)
                     return
-                observer.on_next(metrics)
-                observer.on_completed()
+                complete_with(observer, (metrics,))
 
             return source.subscribe(on_next, observer.on_error, on_completed, scheduler=subscribe_scheduler)
 

@@ -22,7 +22,7 @@ from ..errors import (
     TotalTimeout,
     TruncatedStreamError,
 )
-from ._common import OutputGate, timer_clock
+from ._common import OutputGate, subscribe_queued, timer_clock
 
 __all__ = ["is_retryable", "retry_with_backoff"]
 
@@ -130,7 +130,17 @@ def retry_with_backoff(
                 nonlocal attempt
                 if disposed:
                     return
-                if gate.opened or attempt >= max_retries or not retry_on(error):
+                if gate.opened or attempt >= max_retries:
+                    gate.fail(error)
+                    return
+                try:
+                    retryable = retry_on(error)
+                except Exception as exc:  # the user's predicate failed: surface it, do not retry
+                    if exc is not error and exc.__cause__ is None:
+                        exc.__cause__ = error
+                    gate.fail(exc)
+                    return
+                if not retryable:
                     gate.fail(error)
                     return
                 attempt += 1
@@ -141,6 +151,8 @@ def retry_with_backoff(
                     try:
                         on_retry(attempt, error, delay)
                     except Exception as exc:  # the user's callback failed: surface it, do not retry
+                        if exc is not error and exc.__cause__ is None:
+                            exc.__cause__ = error
                         observer.on_error(exc)
                         return
                 # The timer may fire (on another thread) before schedule_relative returns: put its
@@ -156,9 +168,7 @@ def retry_with_backoff(
                 # replaces it with the retry timer, which must not be undone afterwards.
                 holder = SingleAssignmentDisposable()
                 serial.disposable = holder
-                holder.disposable = source.subscribe(
-                    gate.on_next, on_error, gate.on_completed, scheduler=subscribe_scheduler
-                )
+                subscribe_queued(source, holder, gate.on_next, on_error, gate.on_completed, subscribe_scheduler)
 
             def dispose() -> None:
                 nonlocal disposed

@@ -6,11 +6,11 @@ from collections.abc import Callable
 
 from reactivex import Observable, abc
 
-from .._accumulator import ResponseAccumulator, ToolCallTracker
+from .._accumulator import ResponseAccumulator, ToolCallTracker, _PendingCall
 from ..chunk import Chunk, ToolCallDelta
 from ..errors import ProtocolError
 from ..response import ToolCall
-from ._common import attach_partial
+from ._common import attach_partial, complete_with
 
 __all__ = ["tool_call_deltas", "tool_calls"]
 
@@ -22,29 +22,40 @@ class _CallEmitter:
 
     def __init__(self) -> None:
         self._tracker = ToolCallTracker()
-        self._done: set[int] = set()
+        self._done: set[int] = set()  # id() of the pending calls already emitted
 
     def add(self, delta: ToolCallDelta) -> list[ToolCall]:
-        """Record a delta; returns the calls it completes (every pending call with a lower index)."""
-        if delta.index in self._done:
-            if delta.arguments or (delta.name and delta.name != self._tracker.build(delta.index).name):
+        """Record a delta; returns the calls it completes.
+
+        A new call completes every earlier call at a lower or the same index (a new id at an
+        index replaces the call there).
+        """
+        try:
+            current = self._tracker.current(delta.index)
+        except KeyError:
+            current = None
+        if current is not None and id(current) in self._done and not (delta.id and delta.id != current.id):
+            if delta.arguments or (delta.name and delta.name != current.name):
                 raise ProtocolError(
                     f"tool call {delta.index} received more data after a later call had started",
                     data=repr(delta)[:200],
                 )
             return []  # a repeated id or an empty fragment after completion: nothing new
-        completed = []
-        if self._tracker.add(delta):
-            completed = [self._finish(i) for i in self._tracker.indexes if i < delta.index and i not in self._done]
-        return completed
+        if not self._tracker.add(delta):
+            return []
+        return [
+            self._finish(call)
+            for call in self._tracker.pending()[:-1]
+            if id(call) not in self._done and call.index <= delta.index
+        ]
 
-    def _finish(self, index: int) -> ToolCall:
-        self._done.add(index)
-        return self._tracker.build(index)
+    def _finish(self, call: _PendingCall) -> ToolCall:
+        self._done.add(id(call))
+        return call.build()
 
     def flush(self) -> list[ToolCall]:
         """Every call not yet emitted, in order of first appearance."""
-        return [self._finish(i) for i in self._tracker.indexes if i not in self._done]
+        return [self._finish(call) for call in self._tracker.pending() if id(call) not in self._done]
 
 
 def tool_calls(choice: int = 0) -> Callable[[Observable[Chunk]], Observable[ToolCall]]:
@@ -54,7 +65,8 @@ def tool_calls(choice: int = 0) -> Callable[[Observable[Chunk]], Observable[Tool
     ``finish_reason`` arrives, or when the stream completes: never because its arguments happen
     to parse as JSON. Deltas are joined by ``index`` (indexes need not start at 0; an id repeated
     on every delta is kept once; several deltas for one index in one chunk, a whole call in one
-    delta, and a first delta without a name are all handled). Arguments stay text until
+    delta, and a first delta without a name are all handled); a new ``id`` at an index already
+    in use starts a new call (providers that send every call at index 0). Arguments stay text until
     ``call.arguments`` parses them (``ToolArgumentsError`` with the raw text if invalid).
 
     A call still receiving arguments when the stream fails is not emitted; the error carries
@@ -104,11 +116,8 @@ def tool_calls(choice: int = 0) -> Callable[[Observable[Chunk]], Observable[Tool
                             observer.on_next(call)
 
             def on_completed() -> None:
-                if stopped:
-                    return
-                for call in emitter.flush():
-                    observer.on_next(call)
-                observer.on_completed()
+                if not stopped:
+                    complete_with(observer, emitter.flush())
 
             def on_error(error: Exception) -> None:
                 if not stopped:
