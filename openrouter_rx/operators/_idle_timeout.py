@@ -58,8 +58,9 @@ def idle_timeout(
         first: the longest allowed wait for the first chunk after subscribing (for models that
             think before they write); default ``seconds``.
         scheduler: where the timers run and time is read (default: the subscribe scheduler when
-            it can run timers, e.g. an event loop or a TestScheduler, else the
-            :class:`~reactivex.scheduler.TimeoutScheduler`). The timeout error is emitted there.
+            it is a virtual-time one such as a TestScheduler, else the
+            :class:`~reactivex.scheduler.TimeoutScheduler`, whose timers never wait behind a
+            blocked read). The timeout error is emitted there: ``observe_on`` your UI scheduler.
 
     Returns:
         A pass-through operator on ``Observable[Chunk]`` (a stream made by ``client.stream`` stays a

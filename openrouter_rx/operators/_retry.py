@@ -100,7 +100,8 @@ def retry_with_backoff(
         max_retry_after: the longest wait a server's ``retry_after`` can impose.
         retry_on: predicate choosing which errors are retried.
         on_retry: called as ``on_retry(attempt, error, delay)`` before each wait (for UIs/logs).
-        scheduler: where to wait (default: the subscribe scheduler, else a timer thread).
+        scheduler: where to wait (default: a virtual-time subscribe scheduler such as a TestScheduler,
+            else a timer thread).
         rng: the random source for jitter (for reproducible runs).
     """
     if max_retries < 0:
