@@ -246,7 +246,10 @@ class Exchange:
     def _emit_error(self, observer: abc.ObserverBase[Any], exc: Exception) -> None:
         if not (self.cancelled or self._terminated):
             self._terminated = True
-            observer.on_error(exc)
+            try:
+                observer.on_error(exc)
+            except Exception:  # nowhere left to deliver it: log it with its traceback, never drop it
+                log.exception("a subscriber's on_error raised while handling %s", type(exc).__name__)
 
     def _abort_error(self, reason: str | None = None) -> OpenRouterError:
         timeout = self._spec.timeout

@@ -731,3 +731,30 @@ def test_take_with_a_fresh_current_thread_scheduler_disposes_mid_read(fake_openr
     assert errors == [] and len(items) == 2
     request = fake_openrouter.wait_for_requests(1)[0]
     assert request.wait_disconnected(timeout=WAIT)
+
+
+def test_exceptions_raised_in_on_completed_or_on_error_are_logged_not_lost(
+    fake_openrouter: FakeOpenRouter, client: orx.Client, caplog: pytest.LogCaptureFixture
+) -> None:
+    fake_openrouter.enqueue(StreamReply(text_chunks("ok")), ErrorReply(500, "boom"))
+    done = threading.Event()
+
+    def bad_completed() -> None:
+        done.set()
+        raise RuntimeError("on_completed bug")
+
+    def bad_error(_: Exception) -> None:
+        done.set()
+        raise RuntimeError("on_error bug")
+
+    with caplog.at_level(logging.ERROR, logger="openrouter_rx"):
+        client.stream("a").subscribe(lambda _: None, bad_error, bad_completed)
+        assert done.wait(WAIT)
+        done.clear()
+        client.stream("b").subscribe(lambda _: None, bad_error, bad_completed)
+        assert done.wait(WAIT)
+        deadline = time.monotonic() + WAIT
+        while len([r for r in caplog.records if r.exc_info]) < 2 and time.monotonic() < deadline:
+            time.sleep(0.01)
+    logged = [str(r.exc_info[1]) for r in caplog.records if r.exc_info]
+    assert logged == ["on_completed bug", "on_error bug"]
