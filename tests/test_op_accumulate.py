@@ -197,3 +197,17 @@ def test_an_error_before_any_chunk_leaves_partial_none() -> None:
     boom = orx.APIConnectionError("refused")
     run = run_marbles(orx_ops.accumulate(), "-#", {}, error=boom)
     assert run.error is boom and boom.partial is None and boom.chunk_count == 0
+
+
+def test_snapshots_conflated_with_sample_still_end_on_the_whole_text() -> None:
+    from reactivex import operators as ops
+
+    lookup = chunk_lookup(a="a", b="b", c="c", d="d", e="e")
+    run = run_marbles(lambda s: s.pipe(orx_ops.snapshots(), ops.sample(3.0)), "-a-b-c-d-e|", lookup)
+    assert [(frame, kind, getattr(v, "content", None)) for frame, kind, v in run.events] == [
+        (3, "N", "ab"),
+        (6, "N", "abc"),
+        (9, "N", "abcde"),
+        (12, "C", None),  # sample completes on its next tick after the source: the last text was kept
+    ]
+    assert run.completed
