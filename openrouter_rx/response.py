@@ -212,6 +212,12 @@ class Response:
                 "index": choice.index,
                 "message": {
                     **choice.to_message(),
+                    # the stream's tool-call indexes, which need not run 0..n-1
+                    **(
+                        {"tool_calls": [{**c.to_dict(), "index": c.index} for c in choice.tool_calls]}
+                        if choice.tool_calls
+                        else {}
+                    ),
                     **({"reasoning": choice.reasoning} if choice.reasoning else {}),
                     **({"refusal": choice.refusal} if choice.refusal is not None else {}),
                 },
