@@ -66,6 +66,15 @@ def collect(observable: reactivex.Observable[Any]) -> Sink:
     return Sink().subscribe_to(observable).wait()
 
 
+def outcome(
+    observable: reactivex.Observable[Any], timeout: float = WAIT, **subscribe: Any
+) -> tuple[list[Any], Exception | None]:
+    """Subscribe (``subscribe`` goes to ``subscribe()``, e.g. ``scheduler=``), wait for the end;
+    return the items and the error (``None`` when it completed)."""
+    sink = Sink().subscribe_to(observable, **subscribe).wait(timeout)
+    return sink.items, sink.error
+
+
 def values(observable: reactivex.Observable[Any]) -> list[Any]:
     """Subscribe, wait, and return the items of a successful run."""
     return collect(observable).ok()

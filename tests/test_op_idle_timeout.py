@@ -10,6 +10,7 @@ import reactivex
 from reactivex import operators as ops
 from reactivex.scheduler import CurrentThreadScheduler, ImmediateScheduler, ThreadPoolScheduler
 from reactivex.testing import TestScheduler
+from support import outcome
 
 import openrouter_rx as orx
 from openrouter_rx.chunk_stream import ChunkStream
@@ -212,24 +213,12 @@ def client(fake_openrouter: FakeOpenRouter) -> Any:
         yield c
 
 
-def collect(observable: reactivex.Observable[Any], **subscribe: Any) -> tuple[list[Any], Exception | None]:
-    items: list[Any] = []
-    errors: list[Exception] = []
-    done = threading.Event()
-
-    def on_error(error: Exception) -> None:
-        errors.append(error)
-        done.set()
-
-    observable.subscribe(items.append, on_error, done.set, **subscribe)
-    assert done.wait(10), "the stream did not end in time"
-    return items, (errors[0] if errors else None)
 
 
 def test_loopback_a_normal_stream_passes(fake_openrouter: FakeOpenRouter, client: orx.Client) -> None:
     wire = text_chunks("nothing to see here", cost=0.0001)
     fake_openrouter.enqueue(StreamReply(wire, delay=0.005))
-    items, error = collect(client.stream("hi").pipe(idle_timeout(10)))
+    items, error = outcome(client.stream("hi").pipe(idle_timeout(10)))
     assert error is None
     assert [chunk.raw for chunk in items] == wire
 
@@ -245,7 +234,7 @@ def test_loopback_stall_times_out_closes_the_connection_and_keeps_the_partial(
     fake_openrouter: FakeOpenRouter, client: orx.Client, subscribe_scheduler: Any
 ) -> None:
     fake_openrouter.enqueue(StreamReply(text_chunks("first second third"), stall_after=2))
-    items, error = collect(client.stream("hi").pipe(idle_timeout(0.5, first=10)), scheduler=subscribe_scheduler)
+    items, error = outcome(client.stream("hi").pipe(idle_timeout(0.5, first=10)), scheduler=subscribe_scheduler)
     assert isinstance(error, IdleTimeout), error
     assert error.timeout == 0.5  # ours, not the client's 30 s limit
     assert error.chunk_count == len(items) == 2  # the role chunk and "first "

@@ -14,6 +14,7 @@ import pytest
 import reactivex
 from reactivex import operators as ops
 from reactivex.scheduler import CurrentThreadScheduler, ImmediateScheduler, NewThreadScheduler
+from support import outcome
 
 import openrouter_rx as orx
 from openrouter_rx.testing import (
@@ -38,19 +39,6 @@ def client(fake_openrouter: FakeOpenRouter) -> Iterator[orx.Client]:
         yield c
 
 
-def collect(observable: reactivex.Observable[Any], timeout: float = WAIT) -> tuple[list[Any], Exception | None]:
-    """Subscribe, wait for the end; return the items and the error (if any)."""
-    items: list[Any] = []
-    errors: list[Exception] = []
-    done = threading.Event()
-
-    def on_error(exc: Exception) -> None:
-        errors.append(exc)
-        done.set()
-
-    observable.subscribe(items.append, on_error, done.set)
-    assert done.wait(timeout), "the stream did not end in time"
-    return items, (errors[0] if errors else None)
 
 
 # -- cold semantics ------------------------------------------------------------
@@ -277,7 +265,7 @@ def test_exception_in_on_next_closes_and_is_reported(fake_openrouter: FakeOpenRo
     def boom(_: orx.Chunk) -> None:
         raise ValueError("bug in my callback")
 
-    _, error = collect(client.stream("hi").pipe(ops.do_action(boom)))
+    _, error = outcome(client.stream("hi").pipe(ops.do_action(boom)))
     assert isinstance(error, ValueError) and "bug in my callback" in str(error)
     assert fake_openrouter.wait_for_requests(1)[0].wait_disconnected(2.0)
 
@@ -289,7 +277,7 @@ def test_idle_timeout_fires_on_a_keepalive_only_stall(fake_openrouter: FakeOpenR
     fake_openrouter.enqueue(StreamReply(text_chunks("partial text here"), stall_after=3, stall_keepalive=0.05))
     with orx.Client(base_url=fake_openrouter.base_url, timeout=orx.Timeout(idle=0.5)) as c:
         started = time.monotonic()
-        items, error = collect(c.stream("hi"))
+        items, error = outcome(c.stream("hi"))
         elapsed = time.monotonic() - started
     assert isinstance(error, orx.IdleTimeout) and error.timeout == 0.5
     assert 0.4 < elapsed < 3.0
@@ -305,7 +293,7 @@ def test_idle_timeout_before_headers(fake_openrouter: FakeOpenRouter) -> None:
     port = listener.getsockname()[1]
     try:
         with orx.Client(base_url=f"http://127.0.0.1:{port}/api/v1", timeout=orx.Timeout(idle=0.3)) as c:
-            _, error = collect(c.stream("hi"))
+            _, error = outcome(c.stream("hi"))
         assert isinstance(error, orx.IdleTimeout)
     finally:
         listener.close()
@@ -314,7 +302,7 @@ def test_idle_timeout_before_headers(fake_openrouter: FakeOpenRouter) -> None:
 def test_total_timeout(fake_openrouter: FakeOpenRouter) -> None:
     fake_openrouter.enqueue(StreamReply(text_chunks(" ".join(["word"] * 50)), delay=0.05))
     with orx.Client(base_url=fake_openrouter.base_url, timeout=orx.Timeout(idle=1, total=0.4)) as c:
-        items, error = collect(c.stream("hi"))
+        items, error = outcome(c.stream("hi"))
     assert isinstance(error, orx.TotalTimeout) and error.timeout == 0.4
     assert 0 < len(items) < 50
     assert error.partial is not None and error.partial.content.startswith("word")
@@ -335,7 +323,7 @@ def test_connect_timeout() -> None:
             fillers.append(s)
         time.sleep(0.1)
         with orx.Client(base_url=f"http://127.0.0.1:{port}/api/v1", timeout=orx.Timeout(connect=0.3, idle=5)) as c:
-            _, error = collect(c.stream("hi"))
+            _, error = outcome(c.stream("hi"))
         assert type(error) is orx.ConnectTimeout, error
         assert error.timeout == 0.3 and isinstance(error, orx.APIConnectionError)
     finally:
@@ -350,7 +338,7 @@ def test_connection_refused() -> None:
     port = s.getsockname()[1]
     s.close()
     with orx.Client(api_key=KEY, base_url=f"http://127.0.0.1:{port}/api/v1") as c:
-        _, error = collect(c.stream("hi"))
+        _, error = outcome(c.stream("hi"))
     assert type(error) is orx.APIConnectionError and isinstance(error, orx.errors.ConnectionError)
     assert KEY not in str(error)
 
@@ -381,7 +369,7 @@ def test_status_errors_over_http(
     fake_openrouter.enqueue(
         ErrorReply(status, "something went wrong", metadata={"error_type": "some_kind"}, headers={"Retry-After": "3"})
     )
-    items, error = collect(client.stream("hi"))
+    items, error = outcome(client.stream("hi"))
     assert items == [] and type(error) is cls
     assert isinstance(error, orx.APIStatusError)
     assert (error.status, error.code, error.message, error.error_type, error.retry_after) == (
@@ -398,14 +386,14 @@ def test_html_error_page_from_a_proxy(fake_openrouter: FakeOpenRouter, client: o
     fake_openrouter.enqueue(
         ErrorReply(502, html="<html><head><title>502 Bad Gateway</title></head><body><h1>nginx</h1></body></html>")
     )
-    _, error = collect(client.stream("hi"))
+    _, error = outcome(client.stream("hi"))
     assert isinstance(error, orx.BadGatewayError)
     assert "502 Bad Gateway" in error.message and "<" not in error.message
 
 
 def test_moderation_error_over_http(fake_openrouter: FakeOpenRouter, client: orx.Client) -> None:
     fake_openrouter.enqueue(ErrorReply(403, "flagged", metadata={"reasons": ["harassment"], "flagged_input": "..."}))
-    _, error = collect(client.stream("hi"))
+    _, error = outcome(client.stream("hi"))
     assert isinstance(error, orx.ModerationError) and error.reasons == ["harassment"]
 
 
@@ -418,7 +406,7 @@ def test_mid_stream_error_chunk(fake_openrouter: FakeOpenRouter, client: orx.Cli
         factory.error(code, "Provider disconnected"),
     ]
     fake_openrouter.enqueue(StreamReply(events, done=False))
-    items, error = collect(client.stream("hi"))
+    items, error = outcome(client.stream("hi"))
     assert isinstance(error, orx.StreamError)
     assert error.code == code and error.message == "Provider disconnected"
     assert [c.content for c in items] == ["", "Half ", "an ", "ans"]  # everything before the error was emitted
@@ -429,7 +417,7 @@ def test_mid_stream_error_chunk(fake_openrouter: FakeOpenRouter, client: orx.Cli
 def test_finish_reason_error_without_error_object(fake_openrouter: FakeOpenRouter, client: orx.Client) -> None:
     factory = ChunkFactory()
     fake_openrouter.enqueue(StreamReply([*factory.text("abc"), factory.finish("error")]))
-    _, error = collect(client.stream("hi"))
+    _, error = outcome(client.stream("hi"))
     assert isinstance(error, orx.StreamError) and error.partial is not None and error.partial.content == "abc"
 
 
@@ -439,20 +427,20 @@ def test_eof_without_done_or_finish_is_truncated(
 ) -> None:
     factory = ChunkFactory()
     fake_openrouter.enqueue(StreamReply([factory.role(), *factory.text("cut short")], done=False, framing=framing))
-    items, error = collect(client.stream("hi"))
+    items, error = outcome(client.stream("hi"))
     assert isinstance(error, orx.TruncatedStreamError)
     assert len(items) == 3 and error.partial is not None and error.partial.content == "cut short"
 
 
 def test_finish_reason_without_done_completes(fake_openrouter: FakeOpenRouter, client: orx.Client) -> None:
     fake_openrouter.enqueue(StreamReply(text_chunks("fine"), done=False, framing="close"))
-    items, error = collect(client.stream("hi"))
+    items, error = outcome(client.stream("hi"))
     assert error is None and orx.Response.from_chunks(items).content == "fine"
 
 
 def test_disconnect_mid_stream_is_truncated_with_partial(fake_openrouter: FakeOpenRouter, client: orx.Client) -> None:
     fake_openrouter.enqueue(StreamReply(text_chunks("one two three four"), disconnect_after=3))
-    items, error = collect(client.stream("hi"))
+    items, error = outcome(client.stream("hi"))
     assert isinstance(error, orx.TruncatedStreamError)
     assert len(items) == 3 and error.partial is not None and error.chunk_count == 3
 
@@ -461,14 +449,14 @@ def test_event_cut_off_by_eof_is_truncated(fake_openrouter: FakeOpenRouter, clie
     first = text_chunks("ok")[0]
     body = sse_bytes([first], done=False) + b'data: {"id": "gen-x", "choi'
     fake_openrouter.enqueue(RawReply([body], framing="close"))
-    items, error = collect(client.stream("hi"))
+    items, error = outcome(client.stream("hi"))
     assert isinstance(error, orx.TruncatedStreamError) and len(items) == 1
 
 
 def test_malformed_json_is_a_protocol_error(fake_openrouter: FakeOpenRouter, client: orx.Client) -> None:
     first = text_chunks("ok")[0]
     fake_openrouter.enqueue(RawReply([sse_bytes([first], done=False), b"data: {not json}\n\n", b"data: [DONE]\n\n"]))
-    items, error = collect(client.stream("hi"))
+    items, error = outcome(client.stream("hi"))
     assert isinstance(error, orx.ProtocolError) and error.data == "{not json}"
     assert len(items) == 1 and error.partial is not None
 
@@ -476,7 +464,7 @@ def test_malformed_json_is_a_protocol_error(fake_openrouter: FakeOpenRouter, cli
 def test_oversized_event_is_a_protocol_error(fake_openrouter: FakeOpenRouter) -> None:
     fake_openrouter.enqueue(RawReply([b"data: " + b"a" * 5000, b"a" * 5000, b"\n\n"]))
     with orx.Client(base_url=fake_openrouter.base_url, max_event_bytes=4096) as c:
-        _, error = collect(c.stream("hi"))
+        _, error = outcome(c.stream("hi"))
     assert isinstance(error, orx.ProtocolError) and "limit" in str(error)
 
 
@@ -484,7 +472,7 @@ def test_non_sse_200_reply(fake_openrouter: FakeOpenRouter, client: orx.Client) 
     from openrouter_rx.testing import JSONReply
 
     fake_openrouter.enqueue(JSONReply({"error": {"code": 500, "message": "Internal"}}))
-    _, error = collect(client.stream("hi"))
+    _, error = outcome(client.stream("hi"))
     assert isinstance(error, orx.StreamError) and error.message == "Internal"
 
 
@@ -492,7 +480,7 @@ def test_validate_chunks_mode_rejects_wrong_types(fake_openrouter: FakeOpenRoute
     bad = {"id": "g", "choices": [{"index": "zero", "delta": {"content": 5}}]}
     fake_openrouter.enqueue(StreamReply([bad]), StreamReply([bad, *text_chunks("x")]))
     with orx.Client(base_url=fake_openrouter.base_url, validate_chunks=True) as c:
-        _, error = collect(c.stream("hi"))
+        _, error = outcome(c.stream("hi"))
     assert isinstance(error, orx.ProtocolError) and "invalid chunk" in str(error)
 
 
@@ -507,8 +495,8 @@ def test_key_never_appears_in_repr_errors_or_logs(
         ErrorReply(401, "No auth credentials found"), StreamReply(text_chunks("x"), disconnect_after=1)
     )
     assert KEY not in repr(client) and KEY not in str(vars(client))
-    _, first = collect(client.stream("hi"))
-    _, second = collect(client.stream("hi"))
+    _, first = outcome(client.stream("hi"))
+    _, second = outcome(client.stream("hi"))
     for error in (first, second):
         assert error is not None
         assert KEY not in str(error) and KEY not in repr(error) and KEY not in repr(vars(error))
@@ -643,7 +631,7 @@ def test_legal_sse_variants(fake_openrouter: FakeOpenRouter, client: orx.Client,
         + b"data: [DONE]\n\n",
     }
     fake_openrouter.enqueue(RawReply([bodies[variant]], framing="close"))
-    items, error = collect(client.stream("hi"))
+    items, error = outcome(client.stream("hi"))
     assert error is None
     response = orx.Response.from_chunks(items)
     assert (response.content, response.finish_reason) == ("hi there", "stop")
@@ -674,7 +662,7 @@ def test_any_text_in_any_fragmentation_round_trips(fake_openrouter: FakeOpenRout
     @given(text=st.text(min_size=1, max_size=60), size=st.integers(min_value=1, max_value=40))
     def check(text: str, size: int) -> None:
         fake_openrouter.enqueue(StreamReply(text_chunks(text, pieces=3), fragment_size=size))
-        items, error = collect(client.stream("hi"))
+        items, error = outcome(client.stream("hi"))
         assert error is None
         assert orx.Response.from_chunks(items).content == text
 
@@ -689,7 +677,7 @@ def test_oserror_raised_downstream_is_not_mistaken_for_a_network_error(
     def broken_pipe(_: orx.Chunk) -> None:
         raise BrokenPipeError("my stdout went away")
 
-    _, error = collect(client.stream("hi").pipe(ops.do_action(broken_pipe)))
+    _, error = outcome(client.stream("hi").pipe(ops.do_action(broken_pipe)))
     assert type(error) is BrokenPipeError and "my stdout" in str(error)
 
 
@@ -700,7 +688,7 @@ def test_text_carried_by_the_error_chunk_is_kept_in_the_partial(
     error_chunk = factory.error("server_error", "boom")
     error_chunk["choices"][0]["delta"] = {"content": " tail"}
     fake_openrouter.enqueue(StreamReply([*factory.text("head"), error_chunk], done=False))
-    items, error = collect(client.stream("hi"))
+    items, error = outcome(client.stream("hi"))
     assert isinstance(error, orx.StreamError) and [c.content for c in items] == ["head"]
     assert error.partial is not None and error.partial.content == "head tail"
     assert error.partial.finish_reason == "error"
