@@ -138,6 +138,11 @@ def describe(exc: BaseException) -> str:
     return text[:300]
 
 
+def public_url(url: str) -> str:
+    """``url`` without credentials or query: ``scheme://host[:port]/path``, safe to log."""
+    return origin(url) + urlsplit(url).path
+
+
 def origin(url: str) -> str:
     """``scheme://host[:port]`` of ``url``, never the ``user:password@`` part."""
     parts = urlsplit(url)

@@ -40,9 +40,10 @@ from ._reader import (
     is_timeout,
     media_type,
     origin,
+    public_url,
     read_limited,
 )
-from ._spec import RequestSpec, Secret, Timeout
+from ._spec import RequestSpec
 from ._sse import ByteSource, iter_event_data
 from ._status import status_error
 from ._watchdog import Watchdog
@@ -57,7 +58,7 @@ from .errors import (
     TruncatedStreamError,
 )
 
-__all__ = ["Exchange", "RequestSpec", "Secret", "Timeout"]
+__all__ = ["Exchange"]
 
 log = logging.getLogger("openrouter_rx")
 
@@ -175,8 +176,7 @@ class Exchange:
             if waiting:
                 self.finished = True
         if waiting:
-            if not self.cancelled:
-                observer.on_error(self._abort_error("closed"))
+            self._emit_error(observer, self._abort_error("closed"))  # guarded: a raising on_error is logged
             return
         if not (self.finished or self.cancelled):
             self.expired = self.expired or "closed"
@@ -214,7 +214,7 @@ class Exchange:
                 outcome = "cancelled" if self.cancelled else (self.expired or "done")
                 log.debug(
                     "%s after %.3fs, %d chunks (%s)",
-                    self._spec.url,
+                    public_url(self._spec.url),
                     time.monotonic() - self.started,
                     acc.chunk_count,
                     outcome,
@@ -292,7 +292,7 @@ class Exchange:
         read = spec.timeout.idle
         if spec.timeout.total is not None:
             read = spec.timeout.total if read is None else min(read, spec.timeout.total)
-        log.debug("POST %s model=%s stream=%s", spec.url, spec.model, spec.streaming)
+        log.debug("POST %s model=%s stream=%s", public_url(spec.url), spec.model, spec.streaming)
         failure: OpenRouterError | None = None
         sent = time.monotonic()
         try:

@@ -25,7 +25,9 @@ from reactivex.disposable import CompositeDisposable, Disposable
 from reactivex.scheduler import CurrentThreadScheduler, ImmediateScheduler, ThreadPoolScheduler, TrampolineScheduler
 
 from ._connections import Adapter
-from ._transport import Exchange, RequestSpec, Secret, Timeout
+from ._reader import public_url
+from ._spec import RequestSpec, Secret, Timeout
+from ._transport import Exchange
 from ._version import __version__
 from ._watchdog import Watchdog
 from .chunk_stream import ChunkStream
@@ -173,7 +175,8 @@ class Client:
     def __repr__(self) -> str:
         key = "set" if self._key is not None else "unset"
         return (
-            f"Client(base_url={self.base_url!r}, api_key=<{key}>, timeout={self.timeout!r}, pool_size={self.pool_size})"
+            f"Client(base_url={public_url(self.base_url)!r}, api_key=<{key}>, timeout={self.timeout!r}, "
+            f"pool_size={self.pool_size})"
         )
 
     def __enter__(self) -> Client:

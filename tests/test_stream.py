@@ -746,3 +746,14 @@ def test_exceptions_raised_in_on_completed_or_on_error_are_logged_not_lost(
             time.sleep(0.01)
     logged = [str(r.exc_info[1]) for r in caplog.records if r.exc_info]
     assert logged == ["on_completed bug", "on_error bug"]
+
+
+def test_credentials_in_the_base_url_never_reach_logs_or_repr(
+    fake_openrouter: FakeOpenRouter, caplog: pytest.LogCaptureFixture
+) -> None:
+    fake_openrouter.enqueue(StreamReply(text_chunks("ok")))
+    url = fake_openrouter.base_url.replace("http://", "http://proxyuser:proxy-pass-9876@")
+    with caplog.at_level(logging.DEBUG), orx.Client(api_key=KEY, base_url=url) as c:
+        outcome(c.stream("hi"))
+        assert "proxy-pass-9876" not in repr(c)
+    assert caplog.records and not any("proxy-pass-9876" in r.getMessage() for r in caplog.records)
