@@ -11,6 +11,7 @@ from reactivex import operators as ops
 
 import openrouter_rx as orx
 from openrouter_rx import operators as orx_ops
+from openrouter_rx.chunk_stream import ChunkStream
 from openrouter_rx.testing import ChunkFactory, chunk_lookup, completion_body, run_marbles
 
 F = ChunkFactory()
@@ -146,3 +147,28 @@ def test_response_to_dict_is_a_completion_body_that_round_trips() -> None:
     json.dumps(as_dict)  # JSON-ready
     assert orx.Response.from_completion(as_dict) == response
     assert as_dict["choices"][0]["message"]["tool_calls"][0]["function"]["name"] == "f"
+
+
+def test_a_failing_on_fallback_delivers_what_was_held_then_its_error() -> None:
+    def broken(_: Exception) -> None:
+        raise ValueError("callback bug")
+
+    boom = orx.ProtocolError("bad")
+    run = run_marbles(fallback(on_fallback=broken), "-r-#", LOOKUP, error=boom)
+    assert run.values == [LOOKUP["r"]]
+    assert isinstance(run.error, ValueError) and run.error.__cause__ is boom
+
+
+def test_the_non_streaming_request_is_built_only_when_a_fallback_happens() -> None:
+    built: list[int] = []
+
+    class Source(ChunkStream):
+        pass
+
+    def non_streaming() -> Any:
+        built.append(1)
+        return completion_marbles()
+
+    source = Source.of(reactivex.from_marbles("-a-|", timespan=1.0, lookup=dict(LOOKUP)), non_streaming)
+    run = run_marbles(lambda _: source.pipe(orx_ops.fallback_to_non_streaming()), "|", {})
+    assert run.completed and built == []

@@ -205,3 +205,14 @@ def test_retry_under_a_synchronous_subscribe_scheduler_waits_on_a_timer() -> Non
         )
         assert done.wait(5)
         assert got == [LOOKUP["a"]] and flaky.count == 2
+
+
+def test_a_failing_on_retry_delivers_what_was_held_then_its_error_chained_to_the_stream_error() -> None:
+    def broken(*_: Any) -> None:
+        raise ValueError("callback bug")
+
+    boom = orx.IdleTimeout("x")
+    run = run_marbles(retry(on_retry=broken), "-r-#", LOOKUP, error=boom)
+    assert [(frame, kind) for frame, kind, _ in run.events] == [(3, "N"), (3, "E")]
+    assert run.values == [LOOKUP["r"]]
+    assert isinstance(run.error, ValueError) and run.error.__cause__ is boom

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, TypeVar
 
 from reactivex import Observable, abc
 from reactivex.disposable import SingleAssignmentDisposable
@@ -13,11 +13,14 @@ from ..chunk import Chunk
 from ..errors import OpenRouterError
 from ..response import Response
 
+_T = TypeVar("_T")
+
 __all__ = [
     "OutputGate",
     "attach_partial",
     "clock_of",
     "complete_with",
+    "guarded",
     "has_output",
     "seconds",
     "subscribe_queued",
@@ -55,6 +58,17 @@ def timer_clock(
     (immediate), so timers go to the timeout scheduler. An explicit ``scheduler=`` always wins."""
     fit = subscribe_scheduler if isinstance(subscribe_scheduler, VirtualTimeScheduler) else None
     return clock_of(scheduler, fit)
+
+
+def guarded(error: Exception, call: Callable[[], _T]) -> tuple[_T | None, Exception | None]:
+    """Run a user-supplied predicate or callback about ``error``: ``(result, None)``, or
+    ``(None, exc)`` when it raised, with ``exc`` chained to ``error`` (``__cause__``)."""
+    try:
+        return call(), None
+    except Exception as exc:
+        if exc is not error and exc.__cause__ is None:
+            exc.__cause__ = error
+        return None, exc
 
 
 def complete_with(observer: abc.ObserverBase[Any], values: Iterable[Any]) -> None:

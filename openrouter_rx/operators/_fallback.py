@@ -6,13 +6,13 @@ import logging
 from collections.abc import Callable
 
 from reactivex import Observable, abc
-from reactivex.disposable import CompositeDisposable, Disposable, SerialDisposable, SingleAssignmentDisposable
+from reactivex.disposable import SerialDisposable, SingleAssignmentDisposable
 
 from ..chunk import Chunk
 from ..chunk_stream import ChunkStream
 from ..errors import APIStatusError, OpenRouterError, RateLimitError, RequestTimeoutError, ServerError
 from ..response import Response
-from ._common import OutputGate, subscribe_queued
+from ._common import OutputGate, guarded, subscribe_queued
 
 __all__ = ["fallback_to_non_streaming", "should_fall_back"]
 
@@ -75,10 +75,11 @@ def fallback_to_non_streaming(
     """
 
     def operator(source: Observable[Chunk]) -> Observable[Chunk]:
+        make_fallback: Callable[[], Observable[Response]]
         if completion is not None:
-            fallback = completion
+            make_fallback = lambda: completion  # noqa: E731
         elif isinstance(source, ChunkStream):
-            fallback = source.non_streaming()
+            make_fallback = source.non_streaming  # built only if a fallback happens
         else:
             raise TypeError(
                 "fallback_to_non_streaming() needs a stream made by client.stream(...) (directly or after "
@@ -90,35 +91,24 @@ def fallback_to_non_streaming(
             observer: abc.ObserverBase[Chunk], subscribe_scheduler: abc.SchedulerBase | None = None
         ) -> abc.DisposableBase:
             gate = OutputGate(observer)
-            serial = SerialDisposable()
-            disposed = False
+            serial = SerialDisposable()  # the stream, then the fallback request
 
             def on_error(error: Exception) -> None:
-                if disposed:
+                if serial.is_disposed:
                     return
                 if gate.opened:
                     gate.fail(error)
                     return
-                try:
-                    falls_back = when(error)
-                except Exception as exc:  # the user's predicate failed: surface it
-                    if exc is not error and exc.__cause__ is None:
-                        exc.__cause__ = error
-                    gate.fail(exc)
-                    return
-                if not falls_back:
-                    gate.fail(error)
+                falls_back, failure = guarded(error, lambda: when(error))
+                if failure is None and not falls_back:
+                    failure = error
+                if failure is None and on_fallback is not None:
+                    _, failure = guarded(error, lambda: on_fallback(error))
+                if failure is not None:
+                    gate.fail(failure)
                     return
                 gate.reset()
                 log.warning("stream failed before any output (%s); retrying without streaming", type(error).__name__)
-                if on_fallback is not None:
-                    try:
-                        on_fallback(error)
-                    except Exception as exc:
-                        if exc is not error and exc.__cause__ is None:
-                            exc.__cause__ = error
-                        observer.on_error(exc)
-                        return
 
                 def on_response(response: Response) -> None:
                     for chunk in response.to_chunks():
@@ -134,19 +124,15 @@ def fallback_to_non_streaming(
                 holder = SingleAssignmentDisposable()
                 serial.disposable = holder
                 subscribe_queued(
-                    fallback, holder, on_response, on_fallback_error, observer.on_completed, subscribe_scheduler
+                    make_fallback(), holder, on_response, on_fallback_error, observer.on_completed, subscribe_scheduler
                 )
-
-            def dispose() -> None:
-                nonlocal disposed
-                disposed = True
 
             holder = SingleAssignmentDisposable()
             serial.disposable = holder
             holder.disposable = source.subscribe(
                 gate.on_next, on_error, gate.on_completed, scheduler=subscribe_scheduler
             )
-            return CompositeDisposable(Disposable(dispose), serial)
+            return serial
 
         return Observable(subscribe)
 

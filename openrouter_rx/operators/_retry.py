@@ -8,7 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 from reactivex import Observable, abc
-from reactivex.disposable import CompositeDisposable, Disposable, SerialDisposable, SingleAssignmentDisposable
+from reactivex.disposable import SerialDisposable, SingleAssignmentDisposable
 
 from ..chunk import Chunk
 from ..chunk_stream import same_request
@@ -22,7 +22,7 @@ from ..errors import (
     TotalTimeout,
     TruncatedStreamError,
 )
-from ._common import OutputGate, subscribe_queued, timer_clock
+from ._common import OutputGate, guarded, subscribe_queued, timer_clock
 
 __all__ = ["is_retryable", "retry_with_backoff"]
 
@@ -122,40 +122,29 @@ def retry_with_backoff(
             observer: abc.ObserverBase[Chunk], subscribe_scheduler: abc.SchedulerBase | None = None
         ) -> abc.DisposableBase:
             clock = timer_clock(scheduler, subscribe_scheduler)
-            serial = SerialDisposable()
-            attempt = 0
+            serial = SerialDisposable()  # the current attempt, or the timer before the next one
             gate = OutputGate(observer)
-            disposed = False
+            attempt = 0
 
             def on_error(error: Exception) -> None:
                 nonlocal attempt
-                if disposed:
+                if serial.is_disposed:
                     return
                 if gate.opened or attempt >= max_retries:
                     gate.fail(error)
                     return
-                try:
-                    retryable = retry_on(error)
-                except Exception as exc:  # the user's predicate failed: surface it, do not retry
-                    if exc is not error and exc.__cause__ is None:
-                        exc.__cause__ = error
-                    gate.fail(exc)
-                    return
-                if not retryable:
-                    gate.fail(error)
+                retryable, failure = guarded(error, lambda: retry_on(error))
+                if failure is None and not retryable:
+                    failure = error
+                delay = delay_for(attempt + 1, error)
+                if failure is None and on_retry is not None:
+                    _, failure = guarded(error, lambda: on_retry(attempt + 1, error, delay))
+                if failure is not None:
+                    gate.fail(failure)  # what was held is delivered before the error, as on every failure
                     return
                 attempt += 1
                 gate.reset()
-                delay = delay_for(attempt, error)
                 log.info("retry %d/%d in %.2fs after %s", attempt, max_retries, delay, type(error).__name__)
-                if on_retry is not None:
-                    try:
-                        on_retry(attempt, error, delay)
-                    except Exception as exc:  # the user's callback failed: surface it, do not retry
-                        if exc is not error and exc.__cause__ is None:
-                            exc.__cause__ = error
-                        observer.on_error(exc)
-                        return
                 # The timer may fire (on another thread) before schedule_relative returns: put its
                 # holder in place first so the retried subscription is never replaced by it.
                 timer = SingleAssignmentDisposable()
@@ -163,7 +152,7 @@ def retry_with_backoff(
                 timer.disposable = clock.schedule_relative(delay, attempt_once)
 
             def attempt_once(_scheduler: abc.SchedulerBase | None = None, _state: Any = None) -> None:
-                if disposed:
+                if serial.is_disposed:
                     return
                 # Assign the holder first: a source failing synchronously inside subscribe()
                 # replaces it with the retry timer, which must not be undone afterwards.
@@ -171,12 +160,8 @@ def retry_with_backoff(
                 serial.disposable = holder
                 subscribe_queued(source, holder, gate.on_next, on_error, gate.on_completed, subscribe_scheduler)
 
-            def dispose() -> None:
-                nonlocal disposed
-                disposed = True
-
             attempt_once()
-            return CompositeDisposable(Disposable(dispose), serial)
+            return serial
 
         return same_request(source, Observable(subscribe))
 
