@@ -72,8 +72,10 @@ def main() -> None:
             print(f"\nfailed: {error!r}")
             done.set()
 
-        chunks.pipe(orx_ops.content()).subscribe(lambda text: print(text, end="", flush=True))
-        chunks.pipe(orx_ops.meter()).subscribe(snapshots.append)
+        # Every branch handles errors: RxPY's default on_error re-raises, which would stop the
+        # published stream before the error reached the other branches.
+        chunks.pipe(orx_ops.content()).subscribe(lambda text: print(text, end="", flush=True), lambda _: None)
+        chunks.pipe(orx_ops.meter()).subscribe(snapshots.append, lambda _: None)
         chunks.pipe(orx_ops.accumulate()).subscribe(responses.append, failed, done.set)
         chunks.connect()  # the branches are attached: send the request
         if not done.wait(60) or not responses:

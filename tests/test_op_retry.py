@@ -216,3 +216,17 @@ def test_a_failing_on_retry_delivers_what_was_held_then_its_error_chained_to_the
     assert [(frame, kind) for frame, kind, _ in run.events] == [(3, "N"), (3, "E")]
     assert run.values == [LOOKUP["r"]]
     assert isinstance(run.error, ValueError) and run.error.__cause__ is boom
+
+
+def test_the_docstring_marble_diagram_holds() -> None:
+    import reactivex
+
+    boom = status(orx.RateLimitError, 429)
+    lookup = chunk_lookup(a="a", b="b")
+    attempts = iter(["-#", "-a-b-|"])  # the first attempt fails at frame 1, the second streams
+
+    def source(_: Any = None) -> Any:
+        return reactivex.from_marbles(next(attempts), timespan=1.0, lookup=lookup, error=boom)
+
+    run = run_marbles(lambda _: reactivex.defer(source).pipe(retry(base=2.0)), "|", {})
+    assert run.frames() == [4, 6, 8]  # "----a-b-|"

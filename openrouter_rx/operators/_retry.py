@@ -86,8 +86,8 @@ def retry_with_backoff(
     Marble (base=2 frames, jitter=False)::
 
         source, 1st:   -#                      (429 before any output)
-        source, 2nd:      -a-b-|               (re-subscribed 2 frames later)
-        retry…():      ------a-b-|
+        source, 2nd:      -a-b-|               (re-subscribed 2 frames after the error)
+        retry…():      ----a-b-|
 
         source:        -a-#                    (error after output: not retried)
         retry…():      -a-#

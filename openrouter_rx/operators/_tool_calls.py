@@ -104,13 +104,14 @@ def tool_calls(choice: int = 0) -> Callable[[Observable[Chunk]], Observable[Tool
                 for item in chunk.choices:
                     if item.index != choice:
                         continue
-                    try:
-                        for delta in item.delta.tool_calls:
-                            for call in emitter.add(delta):
-                                observer.on_next(call)
-                    except ProtocolError as exc:
-                        fail(exc)
-                        return
+                    for delta in item.delta.tool_calls:
+                        try:
+                            completed = emitter.add(delta)
+                        except ProtocolError as exc:  # only the emitter's own: not one raised downstream
+                            fail(exc)
+                            return
+                        for call in completed:
+                            observer.on_next(call)
                     if item.finish_reason is not None:
                         for call in emitter.flush():
                             observer.on_next(call)
@@ -139,7 +140,7 @@ def tool_call_deltas(choice: int = 0) -> Callable[[Observable[Chunk]], Observabl
     Marble::
 
         chunks:              -a---b-----|     a has 2 deltas, b has 1
-        tool_call_deltas():  -(pq)-r----|
+        tool_call_deltas():  -(pq)r-----|     (a group takes the frame of its first character)
     """
 
     def operator(source: Observable[Chunk]) -> Observable[ToolCallDelta]:
