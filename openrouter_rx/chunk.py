@@ -279,11 +279,21 @@ class Chunk:
         return first
 
     @property
+    def has_output(self) -> bool:
+        """True when some choice's delta carries output a user sees: content, reasoning (text or
+        ``reasoning_details``), a refusal or a tool-call delta. Role-only, empty, finish and
+        usage chunks carry none. The operators' "first output" (time to first token, the retry
+        and fallback boundary) is the first chunk for which this is True."""
+        for choice in self.choices:
+            delta = choice.delta
+            if delta.content or delta.reasoning or delta.refusal or delta.tool_calls or delta.reasoning_details:
+                return True
+        return False
+
+    @property
     def is_usage_only(self) -> bool:
-        """True for the trailing usage chunk that carries no delta."""
-        return self.usage is not None and not any(
-            c.delta.content or c.delta.reasoning or c.delta.tool_calls for c in self.choices
-        )
+        """True for the trailing usage chunk that carries no output."""
+        return self.usage is not None and not self.has_output
 
     @classmethod
     def from_dicts(cls, items: Sequence[Mapping[str, Any]]) -> list[Chunk]:

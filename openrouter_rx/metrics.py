@@ -21,8 +21,8 @@ class StreamMetrics:
     Attributes:
         chunks: chunks received so far (all of them, role-only and usage chunks included).
         elapsed: seconds since subscription (at the chunk, or at completion for the final one).
-        time_to_first_token: seconds from subscription to the first chunk with output (content,
-            reasoning, refusal or a tool call); ``None`` before it.
+        time_to_first_token: seconds from subscription to the first chunk with output
+            (:attr:`Chunk.has_output <openrouter_rx.Chunk.has_output>`); ``None`` before it.
         completion_tokens: the provider's ``usage.completion_tokens`` once a chunk with usage
             arrived (``estimated`` is then False); before that an estimate: the UTF-8 size of the
             content, reasoning, refusal and tool-call names and arguments received, divided by 4,

@@ -133,7 +133,7 @@ class Response:
     response_time: float | None = field(default=None, compare=False)
     """Seconds from subscribe to the end of the response (set by ``accumulate``/``complete``)."""
     time_to_first_token: float | None = field(default=None, compare=False)
-    """Seconds from subscribe to the first chunk with output (content, reasoning, refusal or a tool call)."""
+    """Seconds from subscribe to the first chunk with output (:attr:`Chunk.has_output`)."""
 
     def choice(self, index: int = 0) -> ResponseChoice:
         """The choice with this index (an empty choice when absent)."""

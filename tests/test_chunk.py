@@ -208,3 +208,21 @@ def test_malformed_nested_fields_are_protocol_errors_with_the_data(delta: dict) 
     with pytest.raises(orx.ProtocolError) as info:
         orx.Chunk.from_dict({"choices": [{"index": 0, "delta": delta}]})
     assert info.value.data
+
+
+@pytest.mark.parametrize(
+    ("delta", "expected"),
+    [
+        ({"role": "assistant", "content": ""}, False),
+        ({"content": "x"}, True),
+        ({"reasoning": "x"}, True),
+        ({"reasoning_details": [{"type": "reasoning.encrypted", "data": "gA=="}]}, True),
+        ({"refusal": "no"}, True),
+        ({"tool_calls": [{"index": 0, "id": "c", "function": {"name": "f"}}]}, True),
+    ],
+)
+def test_has_output_and_is_usage_only(delta: dict, expected: bool) -> None:  # type: ignore[type-arg]
+    usage = {"prompt_tokens": 1, "completion_tokens": 1}
+    chunk = orx.Chunk.from_dict({"choices": [{"index": 0, "delta": delta}], "usage": usage})
+    assert chunk.has_output is expected
+    assert chunk.is_usage_only is not expected

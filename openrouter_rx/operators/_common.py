@@ -29,15 +29,8 @@ __all__ = [
 
 
 def has_output(chunk: Chunk) -> bool:
-    """True when the chunk carries something a user sees: content, reasoning, refusal or a tool call.
-
-    Role-only chunks, empty deltas, finish and usage chunks carry no output.
-    """
-    for choice in chunk.choices:
-        delta = choice.delta
-        if delta.content or delta.reasoning or delta.refusal or delta.tool_calls or delta.reasoning_details:
-            return True
-    return False
+    """:attr:`Chunk.has_output <openrouter_rx.Chunk.has_output>` (the operators' one definition of output)."""
+    return chunk.has_output
 
 
 def clock_of(scheduler: abc.SchedulerBase | None, subscribe_scheduler: abc.SchedulerBase | None) -> abc.SchedulerBase:

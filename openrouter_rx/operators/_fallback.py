@@ -49,7 +49,8 @@ def fallback_to_non_streaming(
     stream (``Response.to_chunks``), so ``accumulate``, ``tool_calls`` and ``meter`` downstream
     work unchanged.
 
-    Output is a chunk with content, reasoning, refusal or a tool-call delta. Chunks without it
+    Output is a chunk with content, reasoning (text or details), a refusal or a tool-call delta
+    (:attr:`Chunk.has_output <openrouter_rx.Chunk.has_output>`). Chunks without it
     are held back until the first output chunk (so a fallback never repeats them). After output
     has been delivered the error propagates as it is, with its partial response: OpenRouter
     cannot resume a stream. If the fallback request fails too, its error propagates with the

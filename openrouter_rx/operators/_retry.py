@@ -72,7 +72,8 @@ def retry_with_backoff(
 ) -> Callable[[Observable[Chunk]], Observable[Chunk]]:
     """Re-subscribe (so re-send the request) when it fails before the first output.
 
-    Output is a chunk with content, reasoning, refusal or a tool-call delta: after one has been
+    Output is a chunk with content, reasoning (text or details), a refusal or a tool-call delta
+    (:attr:`Chunk.has_output <openrouter_rx.Chunk.has_output>`): after one has been
     delivered the error propagates (with its partial response), because OpenRouter cannot resume
     a stream and re-sending would duplicate text downstream. Chunks without output (the role
     chunk) are held back until the first output chunk, so a retry never delivers them twice.
