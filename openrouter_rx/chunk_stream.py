@@ -18,6 +18,9 @@ from .response import Response
 __all__ = ["ChunkStream", "same_request"]
 
 
+Subscribe = Callable[[abc.ObserverBase[Chunk], abc.SchedulerBase | None], abc.DisposableBase]
+
+
 class ChunkStream(Observable[Chunk]):
     """A cold ``Observable[Chunk]`` of one streamed request that can also make the request unstreamed.
 
@@ -27,7 +30,7 @@ class ChunkStream(Observable[Chunk]):
 
     def __init__(
         self,
-        subscribe: Callable[[abc.ObserverBase[Chunk], abc.SchedulerBase | None], abc.DisposableBase],
+        subscribe: Subscribe,
         non_streaming: Callable[[], Observable[Response]],
     ) -> None:
         super().__init__(subscribe)
@@ -49,8 +52,10 @@ class ChunkStream(Observable[Chunk]):
         return self._non_streaming()
 
 
-def same_request(source: Observable[Any], result: Observable[Chunk]) -> Observable[Chunk]:
-    """``result`` as a :class:`ChunkStream` of the same request as ``source``, when ``source`` is one."""
-    if isinstance(source, ChunkStream) and not isinstance(result, ChunkStream):
-        return ChunkStream.of(result, source.non_streaming)
-    return result
+def same_request(source: Observable[Any], subscribe: Subscribe) -> Observable[Chunk]:
+    """An observable made of ``subscribe``: a :class:`ChunkStream` of the same request as
+    ``source`` when ``source`` is one (so pass-through operators keep the fallback working),
+    else a plain ``Observable``. No extra forwarding layer either way."""
+    if isinstance(source, ChunkStream):
+        return ChunkStream(subscribe, source.non_streaming)
+    return Observable(subscribe)

@@ -14,7 +14,7 @@ import json
 import os
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -278,7 +278,11 @@ class Client:
             auth=self._key,  # the Authorization header is made only when the request is sent
         )
 
-    def _observable(self, spec: RequestSpec, scheduler: abc.SchedulerBase | None) -> reactivex.Observable[Any]:
+    def _subscribe(
+        self, spec: RequestSpec, scheduler: abc.SchedulerBase | None
+    ) -> Callable[[abc.ObserverBase[Any], abc.SchedulerBase | None], abc.DisposableBase]:
+        """The subscribe function of a cold observable of ``spec``: one Exchange per subscription."""
+
         def subscribe(
             observer: abc.ObserverBase[Any], subscribe_scheduler: abc.SchedulerBase | None = None
         ) -> abc.DisposableBase:
@@ -315,7 +319,7 @@ class Client:
             handle = chosen.schedule(action)
             return CompositeDisposable(Disposable(dispose), handle)
 
-        return reactivex.create(subscribe)
+        return subscribe
 
     # -- public API ----------------------------------------------------------
     def stream(
@@ -348,14 +352,14 @@ class Client:
                 tool_choice, response_format, models, provider, reasoning,
                 plugins, transforms, ...), passed through unchanged.
         """
-        chunks = self._observable(self._spec(messages, model, True, timeout, extra_headers, params), scheduler)
+        subscribe = self._subscribe(self._spec(messages, model, True, timeout, extra_headers, params), scheduler)
 
         def non_streaming() -> reactivex.Observable[Response]:
             return self.complete(
                 messages, model, scheduler=scheduler, timeout=timeout, extra_headers=extra_headers, **params
             )
 
-        return ChunkStream.of(chunks, non_streaming)
+        return ChunkStream(subscribe, non_streaming)
 
     def complete(
         self,
@@ -370,4 +374,6 @@ class Client:
         """A cold observable of one non-streaming completion: one
         :class:`~openrouter_rx.Response`, then completed. Same arguments as
         :meth:`stream`."""
-        return self._observable(self._spec(messages, model, False, timeout, extra_headers, params), scheduler)
+        return reactivex.create(
+            self._subscribe(self._spec(messages, model, False, timeout, extra_headers, params), scheduler)
+        )

@@ -154,6 +154,6 @@ def idle_timeout(
             upstream.disposable = source.subscribe(on_next, on_error, on_completed, scheduler=subscribe_scheduler)
             return Disposable(dispose)
 
-        return same_request(source, Observable(subscribe))  # fallback_to_non_streaming still works after it
+        return same_request(source, subscribe)  # fallback_to_non_streaming still works after it
 
     return operator

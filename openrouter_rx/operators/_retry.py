@@ -164,6 +164,6 @@ def retry_with_backoff(
             attempt_once()
             return serial
 
-        return same_request(source, Observable(subscribe))
+        return same_request(source, subscribe)
 
     return operator

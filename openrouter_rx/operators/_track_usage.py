@@ -72,6 +72,6 @@ def track_usage(tracker: UsageTracker) -> Callable[[Observable[Chunk]], Observab
 
             return source.subscribe(on_next, observer.on_error, observer.on_completed, scheduler=subscribe_scheduler)
 
-        return same_request(source, Observable(subscribe))  # fallback_to_non_streaming still works after it
+        return same_request(source, subscribe)  # fallback_to_non_streaming still works after it
 
     return operator
