@@ -11,12 +11,14 @@ from collections.abc import Mapping
 from typing import Any
 
 from .chunk import Chunk, Delta, ToolCallDelta, Usage
-from .response import Response, ResponseChoice, ToolCall
+from .response import META_FIELDS, Response, ResponseChoice, ToolCall
 
-__all__ = ["ResponseAccumulator", "ToolCallTracker"]
+__all__ = ["PendingCall", "ResponseAccumulator", "ToolCallTracker"]
 
 
-class _PendingCall:
+class PendingCall:
+    """A tool call still being received: its id, type and name so far and its argument fragments."""
+
     __slots__ = ("id", "index", "name", "parts", "type")
 
     def __init__(self, index: int) -> None:
@@ -49,17 +51,16 @@ class ToolCallTracker:
     __slots__ = ("_calls", "_current")
 
     def __init__(self) -> None:
-        self._calls: list[_PendingCall] = []  # in order of first appearance
-        self._current: dict[int, _PendingCall] = {}  # index -> the call now receiving deltas
+        self._calls: list[PendingCall] = []  # in order of first appearance
+        self._current: dict[int, PendingCall] = {}  # index -> the call now receiving deltas
 
     def add(self, delta: ToolCallDelta) -> bool:
         """Record one delta; returns True when it starts a new call."""
         call = self._current.get(delta.index)
         started = call is None or bool(delta.id and call.id and delta.id != call.id)
-        if started:
-            call = self._current[delta.index] = _PendingCall(delta.index)
+        if call is None or started:
+            call = self._current[delta.index] = PendingCall(delta.index)
             self._calls.append(call)
-        assert call is not None
         if delta.id and not call.id:
             call.id = delta.id
         if delta.type and not call.type:
@@ -70,22 +71,13 @@ class ToolCallTracker:
             call.parts.append(delta.arguments)
         return started
 
-    def current(self, index: int) -> _PendingCall:
-        """The call now receiving deltas at ``index`` (raises ``KeyError`` when none)."""
-        return self._current[index]
+    def current(self, index: int) -> PendingCall | None:
+        """The call now receiving deltas at ``index``, if any."""
+        return self._current.get(index)
 
-    def pending(self) -> list[_PendingCall]:
-        """Every call, in order of first appearance (see :meth:`_PendingCall.build`)."""
+    def pending(self) -> list[PendingCall]:
+        """Every call, in order of first appearance."""
         return list(self._calls)
-
-    def build(self, index: int) -> ToolCall:
-        """The call now at ``index``, as received so far."""
-        return self._current[index].build()
-
-    @property
-    def indexes(self) -> list[int]:
-        """The indexes seen, in order of first appearance."""
-        return list(dict.fromkeys(call.index for call in self._calls))
 
     def calls(self) -> tuple[ToolCall, ...]:
         """Every call, in order of first appearance."""
@@ -168,8 +160,6 @@ class ResponseAccumulator:
 
     __slots__ = ("_choices", "_meta", "_usage", "chunk_count")
 
-    _META_FIELDS = ("id", "model", "provider", "created", "system_fingerprint")
-
     def __init__(self) -> None:
         self._choices: dict[int, _ChoiceState] = {}
         self._usage: Usage | None = None
@@ -179,8 +169,8 @@ class ResponseAccumulator:
     def add(self, chunk: Chunk) -> None:
         """Fold one chunk in."""
         self.chunk_count += 1
-        if len(self._meta) < len(self._META_FIELDS):
-            for name in self._META_FIELDS:
+        if len(self._meta) < len(META_FIELDS):
+            for name in META_FIELDS:
                 if name not in self._meta:
                     value = getattr(chunk, name)
                     if value is not None:
@@ -197,9 +187,11 @@ class ResponseAccumulator:
         if chunk.usage is not None:
             self._usage = chunk.usage
 
-    def response(self) -> Response:
+    def response(self, *, response_time: float | None = None, time_to_first_token: float | None = None) -> Response:
         """The response built so far (cheap enough to call per chunk for small streams)."""
         return Response(
+            response_time=response_time,
+            time_to_first_token=time_to_first_token,
             id=self._meta.get("id"),
             model=self._meta.get("model"),
             provider=self._meta.get("provider"),

@@ -8,6 +8,7 @@ an error: the whole decoded dict stays in ``raw``.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
@@ -70,6 +71,23 @@ class Usage:
     cached_tokens: int = 0
     reasoning_tokens: int = 0
     raw: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The wire ``usage`` object: a copy of what was received, or built from the fields."""
+        if self.raw:
+            return copy.deepcopy(dict(self.raw))
+        wire: dict[str, Any] = {
+            "prompt_tokens": self.prompt_tokens,
+            "completion_tokens": self.completion_tokens,
+            "total_tokens": self.total_tokens,
+            "prompt_tokens_details": {"cached_tokens": self.cached_tokens},
+            "completion_tokens_details": {"reasoning_tokens": self.reasoning_tokens},
+        }
+        if self.cost is not None:
+            wire["cost"] = str(self.cost)
+        if self.is_byok is not None:
+            wire["is_byok"] = self.is_byok
+        return wire
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Usage:

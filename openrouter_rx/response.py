@@ -13,7 +13,10 @@ from typing import Any
 from .chunk import Chunk, Usage
 from .errors import ToolArgumentsError
 
-__all__ = ["Response", "ResponseChoice", "ToolCall"]
+__all__ = ["META_FIELDS", "Response", "ResponseChoice", "ToolCall"]
+
+META_FIELDS = ("id", "model", "provider", "created", "system_fingerprint")
+"""The response-level fields a stream's chunks carry (taken from the first chunk that has each)."""
 
 
 @dataclass(frozen=True)
@@ -62,6 +65,15 @@ class ToolCall:
             "function": {"name": self.name, "arguments": self.arguments_json or "{}"},
         }
 
+    def to_delta(self) -> dict[str, Any]:
+        """This whole call as one streamed ``delta.tool_calls`` entry (arguments text kept exactly)."""
+        return {
+            "index": self.index,
+            "id": self.id,
+            "type": self.type,
+            "function": {"name": self.name, "arguments": self.arguments_json},
+        }
+
     def to_result_message(self, content: Any) -> dict[str, Any]:
         """The ``role: tool`` message that answers this call.
 
@@ -98,21 +110,6 @@ class ResponseChoice:
 
 
 _NO_CHOICE = ResponseChoice()
-
-
-def _usage_wire(usage: Usage) -> dict[str, Any]:
-    wire: dict[str, Any] = {
-        "prompt_tokens": usage.prompt_tokens,
-        "completion_tokens": usage.completion_tokens,
-        "total_tokens": usage.total_tokens,
-        "prompt_tokens_details": {"cached_tokens": usage.cached_tokens},
-        "completion_tokens_details": {"reasoning_tokens": usage.reasoning_tokens},
-    }
-    if usage.cost is not None:
-        wire["cost"] = str(usage.cost)
-    if usage.is_byok is not None:
-        wire["is_byok"] = usage.is_byok
-    return wire
 
 
 @dataclass(frozen=True)
@@ -196,39 +193,40 @@ class Response:
         """Choice 0 as the assistant message to append for the next turn."""
         return self.choice(0).to_message()
 
+    def _meta(self, kind: str) -> dict[str, Any]:
+        body: dict[str, Any] = {"object": kind}
+        for name in META_FIELDS:
+            value = getattr(self, name)
+            if value is not None:
+                body[name] = value
+        return body
+
     def to_dict(self) -> dict[str, Any]:
         """This response as a JSON-ready ``chat.completion`` body (the shape ``complete()`` receives).
 
         Handy for storing or logging an accumulated response; ``raw`` keeps the body exactly as
         received for responses from ``complete()`` and is ``None`` for accumulated ones.
         """
-        body: dict[str, Any] = {"object": "chat.completion"}
-        for name in ("id", "model", "provider", "created", "system_fingerprint"):
-            value = getattr(self, name)
-            if value is not None:
-                body[name] = value
-        body["choices"] = [
-            {
-                "index": choice.index,
-                "message": {
-                    **choice.to_message(),
-                    # the stream's tool-call indexes, which need not run 0..n-1
-                    **(
-                        {"tool_calls": [{**c.to_dict(), "index": c.index} for c in choice.tool_calls]}
-                        if choice.tool_calls
-                        else {}
-                    ),
-                    **({"reasoning": choice.reasoning} if choice.reasoning else {}),
-                    **({"refusal": choice.refusal} if choice.refusal is not None else {}),
-                },
-                "finish_reason": choice.finish_reason,
-                "native_finish_reason": choice.native_finish_reason,
-            }
-            for choice in self.choices
-        ]
+        body = self._meta("chat.completion")
+        body["choices"] = []
+        for choice in self.choices:
+            message = choice.to_message()
+            if choice.tool_calls:  # with the stream's indexes, which need not run 0..n-1
+                message["tool_calls"] = [{**call.to_dict(), "index": call.index} for call in choice.tool_calls]
+            if choice.reasoning:
+                message["reasoning"] = choice.reasoning
+            if choice.refusal is not None:
+                message["refusal"] = choice.refusal
+            body["choices"].append(
+                {
+                    "index": choice.index,
+                    "message": message,
+                    "finish_reason": choice.finish_reason,
+                    "native_finish_reason": choice.native_finish_reason,
+                }
+            )
         if self.usage is not None:
-            usage = dict(self.usage.raw) or _usage_wire(self.usage)
-            body["usage"] = json.loads(json.dumps(usage, default=str))
+            body["usage"] = self.usage.to_dict()
         return body
 
     def to_chunks(self) -> list[Chunk]:
@@ -238,11 +236,7 @@ class Response:
         then one with the ``finish_reason``; then a usage chunk when there is usage. Used by
         ``fallback_to_non_streaming`` so operators downstream see a stream either way.
         """
-        meta: dict[str, Any] = {"object": "chat.completion.chunk"}
-        for name in ("id", "model", "provider", "created", "system_fingerprint"):
-            value = getattr(self, name)
-            if value is not None:
-                meta[name] = value
+        meta = self._meta("chat.completion.chunk")
         wire: list[dict[str, Any]] = []
         for choice in self.choices:
             delta: dict[str, Any] = {"role": choice.role, "content": choice.content}
@@ -253,22 +247,14 @@ class Response:
             if choice.refusal is not None:
                 delta["refusal"] = choice.refusal
             if choice.tool_calls:
-                delta["tool_calls"] = [
-                    {
-                        "index": call.index,
-                        "id": call.id,
-                        "type": call.type,
-                        "function": {"name": call.name, "arguments": call.arguments_json},
-                    }
-                    for call in choice.tool_calls
-                ]
+                delta["tool_calls"] = [call.to_delta() for call in choice.tool_calls]
             wire.append({**meta, "choices": [{"index": choice.index, "delta": delta, "finish_reason": None}]})
             finish = {"index": choice.index, "delta": {}, "finish_reason": choice.finish_reason}
             if choice.native_finish_reason is not None:
                 finish["native_finish_reason"] = choice.native_finish_reason
             wire.append({**meta, "choices": [finish]})
         if self.usage is not None:
-            wire.append({**meta, "choices": [], "usage": dict(self.usage.raw) or _usage_wire(self.usage)})
+            wire.append({**meta, "choices": [], "usage": self.usage.to_dict()})
         return [Chunk.from_dict(item) for item in wire]
 
     @classmethod

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable
 
 from reactivex import Observable, abc
@@ -28,9 +27,7 @@ def _fold(
             first_output: float | None = None
 
             def current() -> Response:
-                return dataclasses.replace(
-                    acc.response(), response_time=seconds(clock) - started, time_to_first_token=first_output
-                )
+                return acc.response(response_time=seconds(clock) - started, time_to_first_token=first_output)
 
             def on_next(chunk: Chunk) -> None:
                 nonlocal first_output

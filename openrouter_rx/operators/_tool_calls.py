@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 from reactivex import Observable, abc
 
-from .._accumulator import ResponseAccumulator, ToolCallTracker, _PendingCall
+from .._accumulator import PendingCall, ResponseAccumulator, ToolCallTracker
 from ..chunk import Chunk, ToolCallDelta
 from ..errors import ProtocolError
 from ..response import ToolCall
@@ -30,10 +30,7 @@ class _CallEmitter:
         A new call completes every earlier call at a lower or the same index (a new id at an
         index replaces the call there).
         """
-        try:
-            current = self._tracker.current(delta.index)
-        except KeyError:
-            current = None
+        current = self._tracker.current(delta.index)
         if current is not None and id(current) in self._done and not (delta.id and delta.id != current.id):
             if delta.arguments or (delta.name and delta.name != current.name):
                 raise ProtocolError(
@@ -49,7 +46,7 @@ class _CallEmitter:
             if id(call) not in self._done and call.index <= delta.index
         ]
 
-    def _finish(self, call: _PendingCall) -> ToolCall:
+    def _finish(self, call: PendingCall) -> ToolCall:
         self._done.add(id(call))
         return call.build()
 
