@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from decimal import Decimal
 from typing import Any
 
@@ -61,19 +61,6 @@ class StreamMetrics:
 
     def to_dict(self) -> dict[str, Any]:
         """The metrics as a JSON-friendly dict (``cost`` as a decimal string, ``usage`` left out)."""
-        return {
-            "chunks": self.chunks,
-            "elapsed": self.elapsed,
-            "time_to_first_token": self.time_to_first_token,
-            "completion_tokens": self.completion_tokens,
-            "estimated": self.estimated,
-            "tokens_per_second": self.tokens_per_second,
-            "rolling_tokens_per_second": self.rolling_tokens_per_second,
-            "gap_min": self.gap_min,
-            "gap_median": self.gap_median,
-            "gap_p90": self.gap_p90,
-            "gap_max": self.gap_max,
-            "prompt_tokens": self.prompt_tokens,
-            "cost": f"{self.cost:f}" if self.cost is not None else None,
-            "final": self.final,
-        }
+        out = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "usage"}
+        out["cost"] = f"{self.cost:f}" if self.cost is not None else None
+        return out

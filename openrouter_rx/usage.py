@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from decimal import Decimal
 from typing import Any
 
@@ -36,50 +35,20 @@ class UsageTotals:
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-friendly dict: the counts, and ``cost`` as a plain decimal string (never ``1E-7``)."""
-        return {
-            "requests": self.requests,
-            "prompt_tokens": self.prompt_tokens,
-            "completion_tokens": self.completion_tokens,
-            "total_tokens": self.total_tokens,
-            "cached_tokens": self.cached_tokens,
-            "reasoning_tokens": self.reasoning_tokens,
-            "cost": f"{self.cost:f}",
-        }
+        out: dict[str, Any] = {f.name: getattr(self, f.name) for f in fields(self)}
+        out["cost"] = f"{self.cost:f}"
+        return out
 
-
-class _Counter:
-    """Mutable running sums; only touched with the tracker's lock held."""
-
-    __slots__ = ("cached", "completion", "cost", "prompt", "reasoning", "requests", "total")
-
-    def __init__(self) -> None:
-        self.requests = 0
-        self.prompt = 0
-        self.completion = 0
-        self.total = 0
-        self.cached = 0
-        self.reasoning = 0
-        self.cost = _ZERO
-
-    def add(self, usage: Usage) -> None:
-        self.requests += 1
-        self.prompt += usage.prompt_tokens
-        self.completion += usage.completion_tokens
-        self.total += usage.total_tokens
-        self.cached += usage.cached_tokens
-        self.reasoning += usage.reasoning_tokens
-        if usage.cost is not None:
-            self.cost += usage.cost
-
-    def totals(self) -> UsageTotals:
+    def plus(self, usage: Usage) -> UsageTotals:
+        """These totals with one more request's ``usage`` added."""
         return UsageTotals(
-            requests=self.requests,
-            prompt_tokens=self.prompt,
-            completion_tokens=self.completion,
-            total_tokens=self.total,
-            cached_tokens=self.cached,
-            reasoning_tokens=self.reasoning,
-            cost=self.cost,
+            requests=self.requests + 1,
+            prompt_tokens=self.prompt_tokens + usage.prompt_tokens,
+            completion_tokens=self.completion_tokens + usage.completion_tokens,
+            total_tokens=self.total_tokens + usage.total_tokens,
+            cached_tokens=self.cached_tokens + usage.cached_tokens,
+            reasoning_tokens=self.reasoning_tokens + usage.reasoning_tokens,
+            cost=self.cost + usage.cost if usage.cost is not None else self.cost,
         )
 
 
@@ -100,93 +69,84 @@ class UsageTracker:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._all = _Counter()
-        self._models: dict[str, _Counter] = {}
+        self._all = UsageTotals()  # immutable snapshots, replaced under the lock
+        self._models: dict[str, UsageTotals] = {}
 
     def record(self, usage: Usage, model: str | None = None) -> None:
         """Add one request's usage to the totals, and to ``model``'s (``UNKNOWN_MODEL`` when ``None``)."""
         key = model or UNKNOWN_MODEL
         with self._lock:
-            self._all.add(usage)
-            counter = self._models.get(key)
-            if counter is None:
-                counter = self._models[key] = _Counter()
-            counter.add(usage)
+            self._all = self._all.plus(usage)
+            self._models[key] = self._models.get(key, _EMPTY).plus(usage)
 
     def reset(self) -> None:
         """Forget everything recorded so far."""
         with self._lock:
-            self._all = _Counter()
+            self._all = _EMPTY
             self._models = {}
 
     def totals(self) -> UsageTotals:
         """A consistent snapshot of the overall totals (all fields from the same instant)."""
         with self._lock:
-            return self._all.totals()
+            return self._all
 
     @property
     def by_model(self) -> dict[str, UsageTotals]:
         """A snapshot of the totals per model id, in order of first use."""
         with self._lock:
-            return {model: counter.totals() for model, counter in self._models.items()}
+            return dict(self._models)
 
     @property
     def requests(self) -> int:
         """How many requests were recorded."""
-        with self._lock:
-            return self._all.requests
+        return self.totals().requests
 
     @property
     def prompt_tokens(self) -> int:
         """Total prompt tokens."""
-        with self._lock:
-            return self._all.prompt
+        return self.totals().prompt_tokens
 
     @property
     def completion_tokens(self) -> int:
         """Total completion tokens (reasoning tokens included, as providers count them)."""
-        with self._lock:
-            return self._all.completion
+        return self.totals().completion_tokens
 
     @property
     def total_tokens(self) -> int:
         """Total of ``usage.total_tokens``."""
-        with self._lock:
-            return self._all.total
+        return self.totals().total_tokens
 
     @property
     def cached_tokens(self) -> int:
         """Total prompt tokens served from the provider's cache."""
-        with self._lock:
-            return self._all.cached
+        return self.totals().cached_tokens
 
     @property
     def reasoning_tokens(self) -> int:
         """Total reasoning tokens."""
-        with self._lock:
-            return self._all.reasoning
+        return self.totals().reasoning_tokens
 
     @property
     def cost(self) -> Decimal:
         """Total cost in USD credits, summed exactly."""
-        with self._lock:
-            return self._all.cost
+        return self.totals().cost
 
     def summary(self) -> dict[str, Any]:
         """A JSON-friendly snapshot: the totals (cost as a string) and ``by_model`` of the same shape."""
         with self._lock:
-            totals = self._all.totals()
-            models: Mapping[str, UsageTotals] = {model: counter.totals() for model, counter in self._models.items()}
+            totals, models = self._all, dict(self._models)
         out = totals.to_dict()
         out["by_model"] = {model: record.to_dict() for model, record in models.items()}
         return out
 
     def __repr__(self) -> str:
         with self._lock:
-            totals = self._all.totals()
-            models = len(self._models)
+            totals, models = self._all, len(self._models)
         return (
             f"UsageTracker(requests={totals.requests}, total_tokens={totals.total_tokens} "
             f"(prompt {totals.prompt_tokens}, completion {totals.completion_tokens}), "
             f"cost={totals.cost:f}, models={models})"
         )
+
+
+_EMPTY = UsageTotals()
