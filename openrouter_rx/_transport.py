@@ -79,6 +79,22 @@ class _Downstream(Exception):
         self.error = error
 
 
+def _check_header(name: str, value: str) -> None:
+    """Refuse a header HTTP cannot carry, naming it but never quoting its value."""
+    problem = None
+    if value != value.strip():
+        problem = "surrounding whitespace (a newline read from a file?)"
+    elif any(ord(c) < 32 or ord(c) == 127 for c in value):
+        problem = "a control character"
+    else:
+        try:
+            value.encode("latin-1")
+        except UnicodeEncodeError:
+            problem = "a character outside latin-1 (a pasted ellipsis or smart quote?)"
+    if problem is not None:
+        raise InvalidHeaderError(f"the {name} header cannot be sent: its value has {problem}")
+
+
 def _complete_observer(observer: abc.ObserverBase[Any]) -> None:
     """``on_completed``; an exception the subscriber raises there cannot go to its ``on_error``
     any more (the sequence has ended), so it is logged with its traceback, never dropped."""
@@ -281,6 +297,8 @@ class Exchange:
     def _headers(self) -> dict[str, str]:
         spec = self._spec
         headers = dict(spec.headers)
+        for name, value in headers.items():
+            _check_header(name, value)
         if spec.auth is not None and not any(name.lower() == "authorization" for name in headers):
             if spec.auth.problem:
                 raise InvalidHeaderError(spec.auth.problem)
@@ -309,8 +327,9 @@ class Exchange:
                 failure = self._connect_timeout()
             else:
                 failure = self._timeout_error()
-        except (requests.exceptions.InvalidHeader, UnicodeError):
-            # Their text quotes the header value: it is never copied.
+        except requests.exceptions.InvalidHeader:
+            # Its text quotes the header value: it is never copied. (_check_header catches the
+            # usual causes first and names the header; this is requests' own, stricter check.)
             failure = InvalidHeaderError(
                 "a header from headers= or extra_headers= cannot be sent (surrounding whitespace, "
                 "a newline, a control character or a character outside latin-1)"

@@ -757,3 +757,13 @@ def test_credentials_in_the_base_url_never_reach_logs_or_repr(
         outcome(c.stream("hi"))
         assert "proxy-pass-9876" not in repr(c)
     assert caplog.records and not any("proxy-pass-9876" in r.getMessage() for r in caplog.records)
+
+
+@pytest.mark.parametrize("value", ["tok\n", " tok", "t\x01k", "tok…"])
+def test_an_unsendable_extra_header_is_named_never_quoted(
+    fake_openrouter: FakeOpenRouter, client: orx.Client, value: str
+) -> None:
+    items, error = outcome(client.stream("hi", extra_headers={"X-Trace": value + "SECRET-VALUE"}))
+    assert isinstance(error, orx.InvalidHeaderError)
+    assert "X-Trace" in str(error) and "SECRET-VALUE" not in str(error)
+    assert items == [] and fake_openrouter.requests == []
