@@ -29,12 +29,9 @@ def _int(value: Any) -> int:
         return value
     if isinstance(value, str):
         try:
-            return int(value)
+            value = float(value)  # "12" and "12.0" alike; "12.5" and "abc" give 0 below
         except ValueError:
-            try:
-                value = float(value)
-            except ValueError:
-                return 0
+            return 0
     if isinstance(value, float) and value.is_integer():
         return int(value)
     return 0

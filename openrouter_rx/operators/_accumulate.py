@@ -9,7 +9,7 @@ from reactivex import Observable, abc
 from .._accumulator import ResponseAccumulator
 from ..chunk import Chunk
 from ..response import Response
-from ._common import attach_partial, clock_of, complete_with, has_output, seconds
+from ._common import attach_partial, clock_of, complete_with, has_output, now_seconds
 
 __all__ = ["accumulate", "snapshots"]
 
@@ -22,17 +22,17 @@ def _fold(
             observer: abc.ObserverBase[Response], subscribe_scheduler: abc.SchedulerBase | None = None
         ) -> abc.DisposableBase:
             clock = clock_of(scheduler, subscribe_scheduler)
-            started = seconds(clock)
+            started = now_seconds(clock)
             acc = ResponseAccumulator()
             first_output: float | None = None
 
             def current() -> Response:
-                return acc.response(response_time=seconds(clock) - started, time_to_first_token=first_output)
+                return acc.response(response_time=now_seconds(clock) - started, time_to_first_token=first_output)
 
             def on_next(chunk: Chunk) -> None:
                 nonlocal first_output
                 if first_output is None and has_output(chunk):
-                    first_output = seconds(clock) - started
+                    first_output = now_seconds(clock) - started
                 acc.add(chunk)
                 if emit_every_chunk:
                     observer.on_next(current())

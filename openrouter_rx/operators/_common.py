@@ -22,7 +22,7 @@ __all__ = [
     "complete_with",
     "guarded",
     "has_output",
-    "seconds",
+    "now_seconds",
     "subscribe_queued",
     "timer_clock",
 ]
@@ -100,7 +100,7 @@ def subscribe_queued(
     CurrentThreadScheduler.singleton().schedule(action)
 
 
-def seconds(scheduler: abc.SchedulerBase) -> float:
+def now_seconds(scheduler: abc.SchedulerBase) -> float:
     """The scheduler's current time in seconds (virtual seconds on a TestScheduler)."""
     now: Any = scheduler.now
     return float(now.timestamp())

@@ -13,8 +13,7 @@ from .._accumulator import ResponseAccumulator
 from ..chunk import Chunk
 from ..chunk_stream import same_request
 from ..errors import IdleTimeout
-from ._common import attach_partial, timer_clock
-from ._common import seconds as now_of
+from ._common import attach_partial, now_seconds, timer_clock
 
 __all__ = ["idle_timeout"]
 
@@ -83,7 +82,7 @@ def idle_timeout(
             upstream = SingleAssignmentDisposable()
             timer = SerialDisposable()
             done = False
-            deadline = now_of(clock) + first_allowance  # when the source will have been quiet too long
+            deadline = now_seconds(clock) + first_allowance  # when the source will have been quiet too long
             due = deadline  # when the armed timer fires (never later than the deadline)
 
             def fire(_: abc.SchedulerBase, __: Any = None) -> None:
@@ -93,7 +92,7 @@ def idle_timeout(
                 with lock:
                     if done:
                         return
-                    now = now_of(clock)
+                    now = now_seconds(clock)
                     if now < deadline:
                         due = deadline
                         timer.disposable = clock.schedule_relative(deadline - now, fire)
@@ -121,7 +120,7 @@ def idle_timeout(
                         observer.on_error(error)
                         return
                     observer.on_next(chunk)
-                    deadline = now_of(clock) + seconds
+                    deadline = now_seconds(clock) + seconds
                     if deadline < due and not done:  # e.g. after a long first allowance: re-arm sooner
                         due = deadline
                         timer.disposable = clock.schedule_relative(seconds, fire)

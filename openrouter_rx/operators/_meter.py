@@ -10,7 +10,7 @@ from reactivex import Observable, abc
 
 from ..chunk import Chunk, Usage
 from ..metrics import StreamMetrics
-from ._common import clock_of, complete_with, has_output, seconds
+from ._common import clock_of, complete_with, has_output, now_seconds
 
 __all__ = ["meter"]
 
@@ -148,8 +148,9 @@ def meter(
     Each snapshot has the chunk count, time since subscription, time to first token,
     completion tokens (exact from the usage chunk, estimated before it, see ``estimated``),
     overall and rolling tokens per second, inter-chunk gap min/median/p90/max, and the prompt
-    tokens and cost once usage arrived. Per chunk the work is O(1) apart from one
-    :func:`bisect.insort` of the gap.
+    tokens and cost once usage arrived. Per chunk the work is constant apart from one
+    :func:`bisect.insort` of the gap into the sorted gaps (a memmove: linear, but about 1 us at
+    20,000 chunks), which keeps the quantiles exact over the whole stream.
 
     The source's chunks are not re-emitted: to show text and metrics together, share the
     stream (``ops.publish``/``ops.share``) or meter a second subscription. When the source errors,
@@ -184,11 +185,11 @@ def meter(
             observer: abc.ObserverBase[StreamMetrics], subscribe_scheduler: abc.SchedulerBase | None = None
         ) -> abc.DisposableBase:
             clock = clock_of(scheduler, subscribe_scheduler)
-            state = _Meter(seconds(clock), window)
+            state = _Meter(now_seconds(clock), window)
 
             def on_next(chunk: Chunk) -> None:
                 try:
-                    metrics = state.add(chunk, seconds(clock))
+                    metrics = state.add(chunk, now_seconds(clock))
                 except Exception as error:  # e.g. something that is not a Chunk
                     observer.on_error(error)
                     return
@@ -196,7 +197,7 @@ def meter(
 
             def on_completed() -> None:
                 try:
-                    metrics = state.snapshot(seconds(clock), True)
+                    metrics = state.snapshot(now_seconds(clock), True)
                 except Exception as error:
                     observer.on_error(error)
                     return
