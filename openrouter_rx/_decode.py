@@ -9,27 +9,16 @@ from typing import Any
 
 from . import schemas
 from ._status import stream_error
-from .chunk import Chunk
+from .chunk import Chunk, error_object
 from .errors import OpenRouterError, ProtocolError, StreamError, TruncatedStreamError
 from .response import Response
 
 __all__ = ["decode_chunk", "decode_completion", "error_of", "not_an_event_stream"]
 
 
-def error_of(decoded: Mapping[str, Any]) -> Any:
-    """The ``error`` member of a decoded chunk or body when it reports an error, else ``None``.
-
-    An object is an error even when empty; a non-empty string or a non-zero code is
-    one too (``{"error": "overloaded"}``).
-    """
-    error = decoded.get("error")
-    if isinstance(error, Mapping):
-        return error
-    if isinstance(error, str) and error.strip():
-        return error
-    if isinstance(error, int) and not isinstance(error, bool) and error:
-        return error
-    return None
+def error_of(decoded: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    """The ``error`` member of a decoded chunk or body as an object, when it reports an error."""
+    return error_object(decoded.get("error"))
 
 
 def decode_chunk(data: str, cut_off: bool, validate: bool) -> tuple[Chunk, StreamError | None]:

@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from email.utils import parsedate_to_datetime
 from typing import Any
 
+from .chunk import error_object
 from .errors import APIStatusError, StreamError, status_error_class
 
 __all__ = ["status_error", "stream_error", "parse_retry_after"]
@@ -76,8 +77,8 @@ def status_error(status: int, headers: Mapping[str, str], body: bytes, reason: s
         decoded = json.loads(body) if body.strip() else None
     except ValueError:
         decoded = None
-    if isinstance(decoded, Mapping) and isinstance(decoded.get("error"), Mapping):
-        error = decoded["error"]
+    if isinstance(decoded, Mapping) and (found := error_object(decoded.get("error"))) is not None:
+        error = found
     elif isinstance(decoded, Mapping) and isinstance(decoded.get("message"), str):
         error = decoded
     message = error.get("message") if isinstance(error.get("message"), str) else None
@@ -103,19 +104,15 @@ def status_error(status: int, headers: Mapping[str, str], body: bytes, reason: s
     )
 
 
-def stream_error(error: Any, fallback: str = "the stream ended with finish_reason 'error'") -> StreamError:
+def stream_error(
+    error: Mapping[str, Any] | None, fallback: str = "the stream ended with finish_reason 'error'"
+) -> StreamError:
     """The typed error for a mid-stream error chunk.
 
-    ``error`` is the chunk's ``error`` value: usually an object, but a bare string
-    (``{"error": "overloaded"}``) or code is taken as the message or code; ``None``
-    (no error object, only ``finish_reason: "error"``) gives ``fallback``.
+    ``error`` is the chunk's error object (see :func:`~openrouter_rx.chunk.error_object`);
+    ``None`` (only ``finish_reason: "error"``) gives ``fallback``.
     """
-    if isinstance(error, str):
-        error = {"message": error}
-    elif isinstance(error, int) and not isinstance(error, bool):
-        error = {"code": error}
-    elif not isinstance(error, Mapping):
-        error = {}
+    error = error or {}
     message = error.get("message")
     code = error.get("code")
     metadata = error.get("metadata")

@@ -37,6 +37,21 @@ def _int(value: Any) -> int:
     return 0
 
 
+def error_object(value: Any) -> Mapping[str, Any] | None:
+    """An ``error`` member as an object, or ``None`` when it reports no error.
+
+    An object is an error even when empty; a non-empty string is taken as the message and a
+    non-zero integer as the code (``{"error": "overloaded"}``); anything else is no error.
+    """
+    if isinstance(value, Mapping):
+        return value
+    if isinstance(value, str) and value.strip():
+        return {"message": value}
+    if isinstance(value, int) and not isinstance(value, bool) and value:
+        return {"code": value}
+    return None
+
+
 def _str(value: Any) -> str | None:
     return value if isinstance(value, str) else None
 
@@ -250,7 +265,7 @@ class Chunk:
             system_fingerprint=_str(data.get("system_fingerprint")),
             choices=parsed,
             usage=Usage.from_dict(usage) if isinstance(usage, Mapping) else None,
-            error=error if isinstance(error, Mapping) else None,
+            error=error_object(error),
             raw=data,
         )
 

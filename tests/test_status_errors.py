@@ -75,3 +75,15 @@ def test_stream_error_code_int_or_string(code: object) -> None:
     assert exc.code == code and exc.message == "Provider disconnected"
     assert exc.metadata == {"provider_name": "X"}
     assert exc.status == (502 if code != "server_error" else None)
+
+
+def test_a_string_error_member_on_an_http_error_is_its_message() -> None:
+    err = status_error(503, {}, b'{"error": "overloaded"}', "Service Unavailable")
+    assert isinstance(err, errors.ServiceUnavailableError) and err.message == "overloaded"
+
+
+def test_a_chunk_keeps_a_string_error_as_an_object() -> None:
+    from openrouter_rx import Chunk
+
+    chunk = Chunk.from_dict({"error": "overloaded", "choices": []})
+    assert chunk.error == {"message": "overloaded"}
