@@ -6,7 +6,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["RequestSpec", "Secret", "Timeout"]
+from .errors import InvalidHeaderError
+
+__all__ = ["RequestSpec", "Secret", "Timeout", "check_header"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,3 +90,19 @@ class RequestSpec:
     streaming: bool
     model: str | None
     auth: Secret | None = None
+
+
+def check_header(name: str, value: str) -> None:
+    """Refuse a header HTTP cannot carry, naming it but never quoting its value."""
+    problem = None
+    if value != value.strip():
+        problem = "surrounding whitespace (a newline read from a file?)"
+    elif any(ord(c) < 32 or ord(c) == 127 for c in value):
+        problem = "a control character"
+    else:
+        try:
+            value.encode("latin-1")
+        except UnicodeEncodeError:
+            problem = "a character outside latin-1 (a pasted ellipsis or smart quote?)"
+    if problem is not None:
+        raise InvalidHeaderError(f"the {name} header cannot be sent: its value has {problem}")

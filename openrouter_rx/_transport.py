@@ -43,7 +43,7 @@ from ._reader import (
     public_url,
     read_limited,
 )
-from ._spec import RequestSpec
+from ._spec import RequestSpec, check_header
 from ._sse import ByteSource, iter_event_data
 from ._status import status_error
 from ._watchdog import Watchdog
@@ -77,22 +77,6 @@ class _Downstream(Exception):
     def __init__(self, error: Exception) -> None:
         super().__init__(error)
         self.error = error
-
-
-def _check_header(name: str, value: str) -> None:
-    """Refuse a header HTTP cannot carry, naming it but never quoting its value."""
-    problem = None
-    if value != value.strip():
-        problem = "surrounding whitespace (a newline read from a file?)"
-    elif any(ord(c) < 32 or ord(c) == 127 for c in value):
-        problem = "a control character"
-    else:
-        try:
-            value.encode("latin-1")
-        except UnicodeEncodeError:
-            problem = "a character outside latin-1 (a pasted ellipsis or smart quote?)"
-    if problem is not None:
-        raise InvalidHeaderError(f"the {name} header cannot be sent: its value has {problem}")
 
 
 def _complete_observer(observer: abc.ObserverBase[Any]) -> None:
@@ -298,7 +282,7 @@ class Exchange:
         spec = self._spec
         headers = dict(spec.headers)
         for name, value in headers.items():
-            _check_header(name, value)
+            check_header(name, value)
         if spec.auth is not None and not any(name.lower() == "authorization" for name in headers):
             if spec.auth.problem:
                 raise InvalidHeaderError(spec.auth.problem)
