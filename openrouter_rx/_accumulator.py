@@ -54,10 +54,16 @@ class ToolCallTracker:
         self._calls: list[PendingCall] = []  # in order of first appearance
         self._current: dict[int, PendingCall] = {}  # index -> the call now receiving deltas
 
-    def add(self, delta: ToolCallDelta) -> bool:
-        """Record one delta; returns True when it starts a new call."""
+    def starts_new(self, delta: ToolCallDelta) -> bool:
+        """True when ``delta`` starts a new call: none is open at its index, or the open one has a
+        different id (a delta without an id, or a call still without one, continues the call)."""
         call = self._current.get(delta.index)
-        started = call is None or bool(delta.id and call.id and delta.id != call.id)
+        return call is None or bool(delta.id and call.id and delta.id != call.id)
+
+    def add(self, delta: ToolCallDelta) -> bool:
+        """Record one delta; returns True when it starts a new call (see :meth:`starts_new`)."""
+        started = self.starts_new(delta)
+        call = self._current.get(delta.index)
         if call is None or started:
             call = self._current[delta.index] = PendingCall(delta.index)
             self._calls.append(call)

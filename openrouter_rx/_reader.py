@@ -148,4 +148,8 @@ def origin(url: str) -> str:
     parts = urlsplit(url)
     host = parts.hostname or ""
     host = f"[{host}]" if ":" in host else host
-    return f"{parts.scheme}://{host}" + (f":{parts.port}" if parts.port else "")
+    try:
+        port = parts.port
+    except ValueError:  # out of range or not a number: left out rather than raising (used in repr)
+        port = None
+    return f"{parts.scheme}://{host}" + (f":{port}" if port else "")

@@ -92,16 +92,28 @@ class RequestSpec:
     auth: Secret | None = None
 
 
-def check_header(name: str, value: str) -> None:
-    """Refuse a header HTTP cannot carry, naming it but never quoting its value."""
+def check_header(name: str, value: object) -> None:
+    """Refuse a header HTTP cannot carry, naming it but never quoting its value.
+
+    ``None`` is accepted (requests drops the header); ``str`` and ``bytes`` are checked for
+    surrounding whitespace, control characters and (for ``str``) characters outside latin-1.
+    """
+    if value is None:
+        return
+    if isinstance(value, bytes):
+        text = value.decode("latin-1")
+    elif isinstance(value, str):
+        text = value
+    else:
+        raise InvalidHeaderError(f"the {name} header cannot be sent: its value must be str or bytes")
     problem = None
-    if value != value.strip():
+    if text != text.strip():
         problem = "surrounding whitespace (a newline read from a file?)"
-    elif any(ord(c) < 32 or ord(c) == 127 for c in value):
+    elif any(ord(c) < 32 or ord(c) == 127 for c in text):
         problem = "a control character"
     else:
         try:
-            value.encode("latin-1")
+            text.encode("latin-1")
         except UnicodeEncodeError:
             problem = "a character outside latin-1 (a pasted ellipsis or smart quote?)"
     if problem is not None:

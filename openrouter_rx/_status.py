@@ -77,10 +77,14 @@ def status_error(status: int, headers: Mapping[str, str], body: bytes, reason: s
         decoded = json.loads(body) if body.strip() else None
     except ValueError:
         decoded = None
-    if isinstance(decoded, Mapping) and (found := error_object(decoded.get("error"))) is not None:
-        error = found
-    elif isinstance(decoded, Mapping) and isinstance(decoded.get("message"), str):
-        error = decoded
+    if isinstance(decoded, Mapping):
+        member = decoded.get("error")
+        if isinstance(member, Mapping):
+            error = member
+        elif isinstance(decoded.get("message"), str):
+            error = decoded  # {"error": "Internal Server Error", "message": "db down"}: the detail wins
+        elif (found := error_object(member)) is not None:
+            error = found
     message = error.get("message") if isinstance(error.get("message"), str) else None
     if not message:
         message = _short_text(body) if body.strip() else (reason or "HTTP error")

@@ -8,7 +8,7 @@ an error: the whole decoded dict stays in ``raw``.
 
 from __future__ import annotations
 
-import copy
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
@@ -29,7 +29,11 @@ def _int(value: Any) -> int:
         return value
     if isinstance(value, str):
         try:
-            value = float(value)  # "12" and "12.0" alike; "12.5" and "abc" give 0 below
+            return int(value)  # exact, however large
+        except ValueError:
+            pass
+        try:
+            value = float(value)  # "12.0"; "12.5" and "abc" give 0 below
         except ValueError:
             return 0
     if isinstance(value, float) and value.is_integer():
@@ -86,8 +90,8 @@ class Usage:
 
     def to_dict(self) -> dict[str, Any]:
         """The wire ``usage`` object: a copy of what was received, or built from the fields."""
-        if self.raw:
-            return copy.deepcopy(dict(self.raw))
+        if self.raw:  # a JSON-ready copy (raw may hold Decimals when decoded with parse_float=Decimal)
+            return json.loads(json.dumps(self.raw, default=str))  # type: ignore[no-any-return]
         wire: dict[str, Any] = {
             "prompt_tokens": self.prompt_tokens,
             "completion_tokens": self.completion_tokens,

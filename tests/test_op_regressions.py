@@ -1,6 +1,7 @@
 """Review of the commits after 9083ac0: regressions and new bugs, and what held.
 
-Each bug found has a test marked ``xfail(strict=True, reason="BUG: ...")``; the passing tests pin
+Each bug found had a test marked ``xfail(strict=True, reason="BUG: ...")``; all are fixed and stand
+as regression tests. The other tests pin
 behaviour these commits introduced (disposal read from the serial disposable, guarded callbacks,
 held chunks delivered through the gate, ToolCallTracker splitting by id, immutable usage totals).
 Real HTTP over loopback against FakeOpenRouter, or marbles in virtual time; assertions on values,
@@ -74,12 +75,6 @@ def _calls(chunks: list[Any]) -> tuple[list[orx.ToolCall], Exception | None]:
 # -- retry: the first subscription is queued on the trampoline ------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: retry_with_backoff queues even its FIRST subscription on the current thread's trampoline "
-    "(subscribe_queued); subscribed and awaited inside a trampoline action (.run() inside ops.map over "
-    "reactivex.of/from_iterable, or in a synchronous source's on_next) the request is never sent: deadlock",
-)
 def test_retry_subscribed_and_awaited_inside_a_trampoline_action_is_not_deadlocked(
     fake_openrouter: FakeOpenRouter, client: orx.Client
 ) -> None:
@@ -208,11 +203,6 @@ def test_dispose_during_the_retry_wait_in_virtual_time_never_resubscribes() -> N
     assert run.events == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: fallback_to_non_streaming sets error.__cause__ = error (a cycle) when the fallback fails "
-    "with the stream's own exception instance (the `fallback_error is not error` guard was dropped)",
-)
 def test_fallback_never_makes_an_error_its_own_cause() -> None:
     err = orx.ServerError("boom", status=502)
     run = run_marbles(orx_ops.fallback_to_non_streaming(reactivex.throw(err)), "-#", {}, error=err)
@@ -220,12 +210,6 @@ def test_fallback_never_makes_an_error_its_own_cause() -> None:
     assert err.__cause__ is not err
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: fallback_to_non_streaming now calls ChunkStream.non_streaming() inside on_error, unguarded: "
-    "when it raises the exception escapes to whoever emitted the error and the subscriber never gets a "
-    "terminal event (before, the same failure surfaced at pipe time)",
-)
 def test_a_non_streaming_factory_that_raises_still_ends_the_subscription() -> None:
     source: Subject[orx.Chunk] = Subject()
 
@@ -263,12 +247,6 @@ def test_two_ids_at_index_zero_are_two_calls_and_accumulate_agrees() -> None:
     assert [(c.id, c.index) for c in again.choice(0).tool_calls] == [("a", 0), ("b", 0)]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: tool_calls silently drops argument text for an id-less call that was already emitted when "
-    "a later delta at its index carries an id (the emitter treats it as a new call, the tracker merges it "
-    "into the emitted one); before these commits it was a ProtocolError",
-)
 def test_late_arguments_with_an_id_for_an_emitted_id_less_call_are_not_lost() -> None:
     chunks = [
         _tool_delta(0, None, "f", '{"a":'),
@@ -294,12 +272,6 @@ def test_arguments_for_an_emitted_call_without_a_new_id_are_still_a_protocol_err
 # -- response / usage / chunk -------------------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: Response.to_dict is no longer JSON-ready when usage.raw holds Decimals (chunks decoded with "
-    "parse_float=Decimal for exact costs): Usage.to_dict deep-copies raw instead of the former "
-    "json round trip with default=str",
-)
 def test_response_to_dict_is_json_ready_with_decimal_usage() -> None:
     wire = json.loads(json.dumps([*text_chunks("hi")]), parse_float=Decimal)
     response = orx.Response.from_chunks(orx.Chunk.from_dicts(wire))
@@ -315,11 +287,6 @@ def test_usage_to_dict_is_a_copy_of_raw() -> None:
     assert response.usage.raw["prompt_tokens_details"]["cached_tokens"] == 0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: Chunk/Usage _int now parses numeric strings through float: token counts above 2**53 sent "
-    "as strings lose precision (int('9007199254740993') was exact before)",
-)
 def test_a_token_count_string_is_parsed_exactly() -> None:
     usage = orx.Usage.from_dict({"prompt_tokens": "9007199254740993", "completion_tokens": 0})
     assert usage.prompt_tokens == 9007199254740993
@@ -364,11 +331,6 @@ def test_a_string_error_on_an_http_error_is_its_message() -> None:
     assert str(error).endswith("overloaded") and "{" not in str(error)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: an HTTP error body {'error': <int>, 'message': '...'} now loses its message (the integer "
-    "becomes the error object, so the top-level message is ignored and the raw JSON body is the message)",
-)
 def test_an_integer_error_with_a_top_level_message_keeps_the_message() -> None:
     error = status_error(503, {}, b'{"error": 503, "message": "upstream overloaded"}', "Service Unavailable")
     assert "upstream overloaded" in str(error)
@@ -386,12 +348,6 @@ def test_a_string_error_chunk_mid_stream_is_a_stream_error(fake_openrouter: Fake
 # -- headers and URLs ----------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: check_header assumes str values: a None header value (requests' way to drop a default "
-    "header) or a bytes value used to be sent; now the request fails with a misleading "
-    "ProtocolError('the reply could not be handled (AttributeError/TypeError)')",
-)
 @pytest.mark.parametrize("extra", [{"X-Title": None}, {"X-Title": b"my app"}], ids=["none", "bytes"])
 def test_header_values_requests_accepts_still_work(
     fake_openrouter: FakeOpenRouter, client: orx.Client, extra: dict[str, Any]
@@ -408,11 +364,6 @@ def test_a_bad_header_is_named_and_never_quoted(client: orx.Client) -> None:
     assert "X-Custom" in str(error) and secret.strip() not in str(error)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: repr(Client) now parses base_url with public_url(); a base_url whose port is out of range "
-    "(accepted by Client()) makes repr() raise ValueError",
-)
 def test_repr_of_a_client_never_raises() -> None:
     with orx.Client(base_url="http://localhost:99999/api") as c:
         assert "localhost" in repr(c)
@@ -427,11 +378,6 @@ def test_repr_hides_url_credentials_and_query() -> None:
 # -- docs ----------------------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: the README quick start now ends with messages.append(...), but `messages` is never defined "
-    "in that snippet (NameError when run as written)",
-)
 def test_readme_quick_start_defines_every_name_it_uses() -> None:
     text = README.read_text(encoding="utf-8")
     section = text[text.index("## Quick start") :]

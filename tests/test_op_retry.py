@@ -230,3 +230,11 @@ def test_the_docstring_marble_diagram_holds() -> None:
 
     run = run_marbles(lambda _: reactivex.defer(source).pipe(retry(base=2.0)), "|", {})
     assert run.frames() == [4, 6, 8]  # "----a-b-|"
+
+
+def test_jitter_is_drawn_only_for_a_retry() -> None:
+    rng = random.Random(3)
+    state = rng.getstate()
+    operator = orx_ops.retry_with_backoff(rng=rng)
+    run_marbles(operator, "-#", {}, error=status(orx.BadRequestError, 400))  # not retried
+    assert rng.getstate() == state

@@ -91,13 +91,19 @@ def subscribe_queued(
 
     A re-subscription made from a timer or reader thread would otherwise run a synchronous
     source (a client stream read on the trampoline) inside ``subscribe()``, before ``holder``
-    has the disposable, so dispose (``take(n)``) could not stop it.
+    has the disposable, so dispose (``take(n)``) could not stop it. When a trampoline is already
+    running on this thread the subscription is made at once (queueing it there could deadlock a
+    caller blocked inside the running action).
     """
 
-    def action(_: abc.SchedulerBase, __: Any = None) -> None:
+    def action(_: abc.SchedulerBase | None = None, __: Any = None) -> None:
         holder.disposable = source.subscribe(on_next, on_error, on_completed, scheduler=scheduler)
 
-    CurrentThreadScheduler.singleton().schedule(action)
+    trampoline = CurrentThreadScheduler.singleton()
+    if trampoline.schedule_required():
+        trampoline.schedule(action)  # no trampoline running here: start one, so reads queue behind us
+    else:
+        action()  # already on a running trampoline: a synchronous read queues itself; never wait for it
 
 
 def now_seconds(scheduler: abc.SchedulerBase) -> float:
@@ -160,7 +166,9 @@ class OutputGate:
         """Deliver what is held, then the error (a final failure: nothing is lost)."""
         try:
             self._release()
-        except Exception as downstream:  # the subscriber failed on a held chunk: report that one
+        except Exception as downstream:  # the subscriber failed on a held chunk: report that one,
+            if downstream.__context__ is None and downstream is not error:
+                downstream.__context__ = error  # with the stream's error attached, not dropped
             self._observer.on_error(downstream)
             return
         self._observer.on_error(error)

@@ -53,8 +53,8 @@ def fallback_to_non_streaming(
     (:attr:`Chunk.has_output <openrouter_rx.Chunk.has_output>`). Chunks without it
     are held back until the first output chunk (so a fallback never repeats them). After output
     has been delivered the error propagates as it is, with its partial response: OpenRouter
-    cannot resume a stream. If the fallback request fails too, its error propagates with the
-    streaming error as ``__cause__``.
+    cannot resume a stream. If the fallback request fails too, its error propagates, with the
+    streaming error as ``__cause__`` when it is one of this library's errors.
 
     Marble::
 
@@ -105,8 +105,11 @@ def fallback_to_non_streaming(
                     failure = error
                 if failure is None and on_fallback is not None:
                     _, failure = guarded(error, lambda: on_fallback(error))
-                if failure is not None:
-                    gate.fail(failure)
+                request: Observable[Response] | None = None
+                if failure is None:
+                    request, failure = guarded(error, make_fallback)  # building the request may fail too
+                if failure is not None or request is None:
+                    gate.fail(failure or error)
                     return
                 gate.reset()
                 log.warning("stream failed before any output (%s); retrying without streaming", type(error).__name__)
@@ -118,14 +121,18 @@ def fallback_to_non_streaming(
                 def on_fallback_error(fallback_error: Exception) -> None:
                     # Only the fallback request's own failures are "caused" by the stream's; an
                     # exception raised by the subscriber while it got the fallback's chunks is not.
-                    if isinstance(fallback_error, OpenRouterError) and fallback_error.__cause__ is None:
+                    if (
+                        isinstance(fallback_error, OpenRouterError)
+                        and fallback_error is not error
+                        and fallback_error.__cause__ is None
+                    ):
                         fallback_error.__cause__ = error
                     observer.on_error(fallback_error)
 
                 holder = SingleAssignmentDisposable()
                 serial.disposable = holder
                 subscribe_queued(
-                    make_fallback(), holder, on_response, on_fallback_error, observer.on_completed, subscribe_scheduler
+                    request, holder, on_response, on_fallback_error, observer.on_completed, subscribe_scheduler
                 )
 
             holder = SingleAssignmentDisposable()

@@ -137,12 +137,15 @@ def retry_with_backoff(
                 retryable, failure = guarded(error, lambda: retry_on(error))
                 if failure is None and not retryable:
                     failure = error
-                delay = delay_for(attempt + 1, error)
-                if failure is None and on_retry is not None:
-                    _, failure = guarded(error, lambda: on_retry(attempt + 1, error, delay))
                 if failure is not None:
                     gate.fail(failure)  # what was held is delivered before the error, as on every failure
                     return
+                delay = delay_for(attempt + 1, error)  # drawn only for a retry: a shared rng stays reproducible
+                if on_retry is not None:
+                    _, failure = guarded(error, lambda: on_retry(attempt + 1, error, delay))
+                    if failure is not None:
+                        gate.fail(failure)
+                        return
                 attempt += 1
                 gate.reset()
                 log.info("retry %d/%d in %.2fs after %s", attempt, max_retries, delay, type(error).__name__)

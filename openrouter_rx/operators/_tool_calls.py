@@ -31,7 +31,7 @@ class _CallEmitter:
         index replaces the call there).
         """
         current = self._tracker.current(delta.index)
-        if current is not None and id(current) in self._done and not (delta.id and delta.id != current.id):
+        if current is not None and id(current) in self._done and not self._tracker.starts_new(delta):
             if delta.arguments or (delta.name and delta.name != current.name):
                 raise ProtocolError(
                     f"tool call {delta.index} received more data after a later call had started",
