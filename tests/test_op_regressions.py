@@ -31,7 +31,6 @@ from openrouter_rx.chunk_stream import ChunkStream
 from openrouter_rx.testing import (
     ChunkFactory,
     CompletionReply,
-    ErrorReply,
     FakeOpenRouter,
     StreamReply,
     chunk_lookup,
@@ -136,25 +135,6 @@ def test_retry_then_fallback_then_accumulate_over_loopback(fake_openrouter: Fake
     assert [r.json["stream"] for r in fake_openrouter.requests] == [True, True, False]
     assert sum(1 for c in items if any(ch.delta.role for ch in c.choices)) == 1  # the role chunk once
     assert orx.Response.from_chunks(items).content == "fell back"
-
-
-def test_dispose_on_another_thread_during_the_retry_wait_sends_nothing_more(
-    fake_openrouter: FakeOpenRouter, client: orx.Client
-) -> None:
-    fake_openrouter.enqueue(ErrorReply(502))
-    waiting = threading.Event()
-    sink = Sink()
-    subscription = (
-        client.stream("hi")
-        .pipe(orx_ops.retry_with_backoff(base=5.0, jitter=False, on_retry=lambda *_: waiting.set()))
-        .subscribe(sink.on_next, sink.on_error, sink.on_completed)
-    )
-    assert waiting.wait(WAIT)
-    disposer = threading.Thread(target=subscription.dispose)
-    disposer.start()
-    disposer.join(WAIT)
-    assert not sink.done.wait(0.5)  # nothing is delivered after dispose (no error, no completion)
-    assert len(fake_openrouter.requests) == 1
 
 
 # -- retry / fallback marbles: the guarded callbacks and the gate ---------------------------------
