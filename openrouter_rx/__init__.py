@@ -42,9 +42,12 @@ from .errors import (
     ServerError,
     ServiceUnavailableError,
     StreamError,
+    SchemaConversionError,
+    StructuredOutputError,
     ToolArgumentsError,
     TotalTimeout,
     TruncatedStreamError,
+    UnknownToolError,
     UnprocessableEntityError,
 )
 from .metrics import StreamMetrics
@@ -101,6 +104,9 @@ __all__ = [
     "IdleTimeout",
     "TotalTimeout",
     "ToolArgumentsError",
+    "UnknownToolError",
+    "StructuredOutputError",
+    "SchemaConversionError",
     "InsecureTransportError",
     "InvalidHeaderError",
 ]

@@ -22,7 +22,10 @@ Hierarchy::
     ├── APIConnectionError (alias ConnectionError)
     │   └── APITimeoutError
     │       ├── ConnectTimeout    ├── IdleTimeout    └── TotalTimeout
-    ├── ToolArgumentsError        tool-call arguments are not valid JSON
+    ├── ToolArgumentsError        tool-call arguments are not valid JSON / fail the tool's schema
+    │   └── UnknownToolError          the model called a tool that was not offered
+    ├── StructuredOutputError     a structured output could not be parsed, repaired or healed
+    ├── SchemaConversionError     a marshmallow schema has no JSON Schema form (in that mode)
     ├── InsecureTransportError    an API key would go over plain http
     └── InvalidHeaderError        the API key (or another header) cannot be sent as it is
 """
@@ -62,6 +65,9 @@ __all__ = [
     "IdleTimeout",
     "TotalTimeout",
     "ToolArgumentsError",
+    "UnknownToolError",
+    "StructuredOutputError",
+    "SchemaConversionError",
     "InsecureTransportError",
     "InvalidHeaderError",
     "status_error_class",
@@ -303,12 +309,62 @@ class TotalTimeout(APITimeoutError):
 
 
 class ToolArgumentsError(OpenRouterError, ValueError):
-    """A tool call's arguments are not valid JSON (``raw`` holds the text)."""
+    """A tool call's arguments are not valid JSON, or do not pass the tool's schema.
 
-    def __init__(self, message: str, *, raw: str, name: str | None = None) -> None:
+    Attributes:
+        raw: the arguments text exactly as the model sent it.
+        name: the tool's name (``None`` if the model sent none).
+        messages: marshmallow's error messages (a dict keyed by field, or a list of
+            strings), or ``{"_json": [why]}`` when the text is not JSON.
+        call: the :class:`~openrouter_rx.ToolCall`, when the error came from one.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        raw: str,
+        name: str | None = None,
+        messages: Any = None,
+        call: Any = None,
+    ) -> None:
         super().__init__(message)
         self.raw = raw
         self.name = name
+        self.messages = messages
+        self.call = call
+
+
+class UnknownToolError(ToolArgumentsError):
+    """The model called a tool that was not among the ones offered (``name`` says which)."""
+
+
+class StructuredOutputError(OpenRouterError, ValueError):
+    """A structured output could not be turned into valid data, even after repairs.
+
+    Attributes:
+        raw: the model's text exactly as received.
+        messages: the last validation errors (marshmallow's messages, or
+            ``{"_json": [why]}`` when no attempt produced JSON).
+        attempts: every attempt made, in order (local repair, then each healer call):
+            a list of :class:`~openrouter_rx.structured.HealAttempt`.
+    """
+
+    def __init__(
+        self, message: str, *, raw: str, messages: Any = None, attempts: list[Any] | None = None
+    ) -> None:
+        super().__init__(message)
+        self.raw = raw
+        self.messages = messages
+        self.attempts = list(attempts or [])
+
+
+class SchemaConversionError(OpenRouterError, TypeError):
+    """A marshmallow schema or field cannot be expressed as JSON Schema (in the mode asked).
+
+    The message names the field path and the reason, e.g. ``"tags: fields.Dict has no
+    strict-mode form (strict schemas need fixed property names)"``.
+    """
 
 
 class InsecureTransportError(OpenRouterError, ValueError):
