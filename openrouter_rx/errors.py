@@ -26,6 +26,7 @@ Hierarchy::
     │   └── UnknownToolError          the model called a tool that was not offered
     ├── StructuredOutputError     a structured output could not be parsed, repaired or healed
     ├── SchemaConversionError     a marshmallow schema has no JSON Schema form (in that mode)
+    ├── MaxTurnsError             a tool loop reached max_turns with the model still calling tools
     ├── InsecureTransportError    an API key would go over plain http
     └── InvalidHeaderError        the API key (or another header) cannot be sent as it is
 """
@@ -68,6 +69,7 @@ __all__ = [
     "UnknownToolError",
     "StructuredOutputError",
     "SchemaConversionError",
+    "MaxTurnsError",
     "InsecureTransportError",
     "InvalidHeaderError",
     "status_error_class",
@@ -365,6 +367,22 @@ class SchemaConversionError(OpenRouterError, TypeError):
     The message names the field path and the reason, e.g. ``"tags: fields.Dict has no
     strict-mode form (strict schemas need fixed property names)"``.
     """
+
+
+class MaxTurnsError(OpenRouterError):
+    """A tool loop reached ``max_turns`` and the model still asked for tools.
+
+    Attributes:
+        messages: the whole conversation so far (the last assistant message, with its
+            unanswered tool calls, included), ready to continue with a higher limit.
+        partial: the last turn's :class:`~openrouter_rx.Response`.
+        turns: how many turns were run.
+    """
+
+    def __init__(self, message: str, *, messages: list[dict[str, Any]], turns: int, partial: Response | None = None) -> None:
+        super().__init__(message, partial=partial)
+        self.messages = messages
+        self.turns = turns
 
 
 class InsecureTransportError(OpenRouterError, ValueError):

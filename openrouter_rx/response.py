@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from functools import cached_property
 from typing import Any
@@ -32,10 +32,13 @@ class ToolCall:
     arguments_json: str = ""
     type: str = "function"
     index: int = 0
+    tool: Any = field(default=None, compare=False, repr=False)
+    """The :class:`~openrouter_rx.Tool` the arguments were validated by (``tool_calls(tools=...)``)."""
 
     @cached_property
-    def arguments(self) -> dict[str, Any]:
-        """The arguments as a dict (``{}`` for empty text).
+    def arguments(self) -> Any:
+        """The arguments: a dict parsed from the JSON text (``{}`` for empty text), or, for a call
+        validated by its tool (``tool_calls(tools=...)``), the data the tool's schema loaded.
 
         Raises:
             ToolArgumentsError: the text is not a JSON object (``err.raw`` has it).
@@ -56,6 +59,22 @@ class ToolCall:
                 f"arguments of tool call {self.name!r} are not a JSON object", raw=self.arguments_json, name=self.name
             )
         return value
+
+    def with_arguments(self, arguments: Any, tool: Any) -> ToolCall:
+        """A copy whose :attr:`arguments` are ``arguments`` (already loaded by ``tool``'s schema)."""
+        call = replace(self, tool=tool)
+        call.__dict__["arguments"] = arguments  # the cached_property's slot: no re-parse
+        return call
+
+    def run(self) -> Any:
+        """Run the tool's function with the loaded arguments (calls validated by ``tool_calls(tools=...)``).
+
+        Raises:
+            TypeError: the call was not validated by a tool, or its tool has no function.
+        """
+        if self.tool is None:
+            raise TypeError(f"tool call {self.name!r} has no tool: validate it with tool_calls(tools=[...]) first")
+        return self.tool.invoke(self.arguments)
 
     def to_dict(self) -> dict[str, Any]:
         """The wire form used in an assistant message's ``tool_calls``."""

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from typing import Any, Literal, overload
 
 from reactivex import Observable, abc
 
 from .._accumulator import PendingCall, ResponseAccumulator, ToolCallTracker
+from .._toolset import ToolSet
 from ..chunk import Chunk, ToolCallDelta
-from ..errors import ProtocolError
+from ..errors import ProtocolError, ToolArgumentsError
 from ..response import ToolCall
 from ._common import attach_partial, complete_with
 
@@ -55,7 +57,21 @@ class _CallEmitter:
         return [self._finish(call) for call in self._tracker.pending() if id(call) not in self._done]
 
 
-def tool_calls(choice: int = 0) -> Callable[[Observable[Chunk]], Observable[ToolCall]]:
+@overload
+def tool_calls(
+    choice: int = 0, *, tools: Iterable[Any] | None = None, errors: Literal["raise"] = "raise"
+) -> Callable[[Observable[Chunk]], Observable[ToolCall]]: ...
+
+
+@overload
+def tool_calls(
+    choice: int = 0, *, tools: Iterable[Any] | None = None, errors: Literal["emit"]
+) -> Callable[[Observable[Chunk]], Observable[ToolCall | ToolArgumentsError]]: ...
+
+
+def tool_calls(
+    choice: int = 0, *, tools: Iterable[Any] | None = None, errors: Literal["raise", "emit"] = "raise"
+) -> Callable[[Observable[Chunk]], Observable[Any]]:
     """Emit each :class:`~openrouter_rx.ToolCall` of choice ``choice`` as soon as it is complete.
 
     A call is complete when a call with a later index starts, when the choice's
@@ -70,6 +86,16 @@ def tool_calls(choice: int = 0) -> Callable[[Observable[Chunk]], Observable[Tool
     ``err.partial`` (with every call received so far). Argument text arriving for a call after
     a later one started is a :class:`~openrouter_rx.errors.ProtocolError`.
 
+    With ``tools`` (``Tool`` objects, ``@tool`` functions or tool dicts: the ones the request
+    offered), each call is validated by its tool as it completes: ``call.arguments`` is then the
+    data the tool's marshmallow schema loaded, ``call.tool`` the tool and ``call.run()`` runs its
+    function. A call to a tool that was not offered is an
+    :class:`~openrouter_rx.errors.UnknownToolError`; arguments that are not JSON or fail the
+    schema a :class:`~openrouter_rx.errors.ToolArgumentsError` (``raw`` text, marshmallow's
+    ``messages``, the ``call``). With ``errors="raise"`` (the default) that error ends the stream
+    (with ``err.partial``); with ``errors="emit"`` it is emitted in the call's place and the
+    stream goes on, so a tool loop can tell the model what was wrong.
+
     Marble::
 
         chunks:        -a-b-c-d-f-u-|     a,b: call 0; c,d: call 1; f: finish_reason
@@ -79,11 +105,17 @@ def tool_calls(choice: int = 0) -> Callable[[Observable[Chunk]], Observable[Tool
 
         for call in client.stream(messages, tools=tools).pipe(orx_ops.tool_calls(), ops.to_list()).run():
             messages.append(call.to_result_message(run_tool(call.name, **call.arguments)))
-    """
 
-    def operator(source: Observable[Chunk]) -> Observable[ToolCall]:
+        # validated: call.arguments is what the tool's schema loaded
+        client.stream(messages, tools=[get_weather]).pipe(orx_ops.tool_calls(tools=[get_weather]))
+    """
+    if errors not in ("raise", "emit"):
+        raise ValueError(f"errors must be 'raise' or 'emit', not {errors!r}")
+    toolset = ToolSet(tools) if tools is not None else None
+
+    def operator(source: Observable[Chunk]) -> Observable[Any]:
         def subscribe(
-            observer: abc.ObserverBase[ToolCall], subscribe_scheduler: abc.SchedulerBase | None = None
+            observer: abc.ObserverBase[Any], subscribe_scheduler: abc.SchedulerBase | None = None
         ) -> abc.DisposableBase:
             emitter = _CallEmitter()
             acc = ResponseAccumulator()
@@ -93,6 +125,31 @@ def tool_calls(choice: int = 0) -> Callable[[Observable[Chunk]], Observable[Tool
                 nonlocal stopped
                 stopped = True
                 observer.on_error(attach_partial(error, acc.response(), acc.chunk_count))
+
+            def checked(calls: list[ToolCall]) -> list[Any] | None:
+                """The calls validated (``None`` after failing the stream with a raised error)."""
+                if toolset is None:
+                    return list(calls)
+                out: list[Any] = []
+                for call in calls:
+                    try:
+                        out.append(toolset.validate(call))
+                    except ToolArgumentsError as exc:
+                        if errors == "raise":
+                            for value in out:
+                                observer.on_next(value)
+                            fail(exc)
+                            return None
+                        out.append(exc)
+                return out
+
+            def emit(calls: list[ToolCall]) -> bool:
+                values = checked(calls)
+                if values is None:
+                    return False
+                for value in values:
+                    observer.on_next(value)
+                return True
 
             def on_next(chunk: Chunk) -> None:
                 if stopped:
@@ -107,15 +164,17 @@ def tool_calls(choice: int = 0) -> Callable[[Observable[Chunk]], Observable[Tool
                         except ProtocolError as exc:  # only the emitter's own: not one raised downstream
                             fail(exc)
                             return
-                        for call in completed:
-                            observer.on_next(call)
-                    if item.finish_reason is not None:
-                        for call in emitter.flush():
-                            observer.on_next(call)
+                        if not emit(completed):
+                            return
+                    if item.finish_reason is not None and not emit(emitter.flush()):
+                        return
 
             def on_completed() -> None:
-                if not stopped:
-                    complete_with(observer, emitter.flush())
+                if stopped:
+                    return
+                values = checked(emitter.flush())
+                if values is not None:
+                    complete_with(observer, values)
 
             def on_error(error: Exception) -> None:
                 if not stopped:
