@@ -34,7 +34,7 @@ What is converted:
 * Validators: OneOf → ``enum``, Range → ``minimum``/``exclusiveMinimum``/..., Length → string
   or array (or Dict) bounds, Regexp → ``pattern``, ContainsOnly/ContainsNoneOf → ``items``
   ``enum`` / ``not``, NoneOf → ``not``, Equal → ``const``. A Regexp with flags or Python-only
-  syntax is left out (see :func:`~openrouter_rx._json_schema_fields.regexp_pattern`), as are
+  syntax is left out (see :func:`~openrouter_rx._json_schema_keywords.regexp_pattern`), as are
   other validators: marshmallow still runs all of them in :func:`load_data`.
 
 Strict mode (``strict=True``) follows OpenAI's structured-outputs subset: every object has
@@ -67,7 +67,8 @@ from typing import Any
 
 from marshmallow import INCLUDE, RAISE, Schema, fields
 
-from ._json_schema_fields import Node, field_schema
+from ._json_schema_fields import Node
+from ._json_schema_keywords import field_schema
 from .errors import SchemaConversionError
 
 __all__ = ["to_json_schema", "load_data", "schema_name"]
