@@ -1,0 +1,213 @@
+"""Local JSON repairs: syntax-only fixes for what models commonly send instead of plain JSON.
+
+Pure functions, no network. A repair never invents content: the repaired document is the text
+the model sent with syntax fixed (wrapping removed, trailing commas dropped) or, for a
+truncated reply, a prefix of it completed by closing what was left open. Incomplete
+tokens at a cut (``tr``, ``1.``, ``"ke``, a dangling ``"key":``) are dropped, never guessed.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+
+__all__ = ["repair_json"]
+
+_FENCE = re.compile(r"```[A-Za-z0-9_+-]*[^\S\n]*\n?(.*?)(?:```|\Z)", re.DOTALL)
+_WHITESPACE = " \t\r\n"  # JSON's whitespace (str.strip would also take U+0085, U+2028, ...)
+_TOKEN = re.compile(
+    r"""[ \t\r\n]+                  # whitespace
+      | "(?:[^"\\]|\\.)*"           # a complete string
+      | "(?:[^"\\]|\\.)*\\?\Z       # a string cut off by the end of the text
+      | [{}\[\]:,]                  # punctuation
+      | [^ \t\r\n{}\[\]:,"]+        # a bare word: number or literal (or junk)
+    """,
+    re.VERBOSE | re.DOTALL,
+)
+_NUMBER = re.compile(r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?")
+_LITERALS = frozenset(("true", "false", "null"))
+_CLOSER = {"{": "}", "[": "]"}
+_HALF_ESCAPE = re.compile(r"(\\+)(?:u[0-9a-fA-F]{0,3})?\Z")
+_HIGH_SURROGATE = re.compile(r"(\\+)u[dD][89abAB][0-9a-fA-F]{2}\Z")
+
+
+def repair_json(text: str) -> str | None:
+    """A repaired JSON text for ``text``, or ``None`` when no local repair makes it valid.
+
+    Valid JSON comes back as it is (only surrounding whitespace stripped). Otherwise, in order:
+
+    1. strip a byte-order mark and surrounding whitespace;
+    2. take the body of a Markdown code fence (```` ```json ... ``` ```` or ```` ``` ... ``` ````,
+       closed or cut off) when the fence opens before the JSON does;
+    3. cut prose before the first ``{``/``[`` and after the bracket that closes it;
+    4. remove trailing commas before ``}``/``]``;
+    5. complete a truncated document (the model hit ``max_tokens``): close an open string
+       (dropping a half-written escape), drop an incomplete key, a dangling ``"key":``, a
+       trailing ``,`` and a number or literal the cut may have split, then close the open
+       brackets in order.
+
+    Decisions: a number at the very end of a truncated text is kept as it stands (``[1, 12`` →
+    ``[1, 12]``), like a cut string is kept as far as it goes; ``1.``, ``-``, ``1e`` and ``tru``
+    are dropped. Two JSON documents in one reply (``{...} {...}``, JSON lines) give ``None``:
+    which one was meant is a question of content. Only the first ``{``/``[`` can start the
+    document, so prose with brackets before the JSON is not skipped. Quotes, comments, Python
+    literals (``True``) and other non-JSON syntax are not translated.
+    """
+    stripped = text.lstrip(_WHITESPACE).lstrip("\ufeff").lstrip(_WHITESPACE)  # the end may be inside a string
+    if _is_json(stripped):
+        return stripped.rstrip(_WHITESPACE)
+    body = _unfence(stripped)
+    start = _first_bracket(body)
+    if start < 0:
+        return None
+    scan = _scan(body, start)
+    if scan.invalid or _has_document(body[scan.end :]):
+        return None
+    candidate = _complete(scan) if scan.stack else "".join(scan.pieces)
+    return candidate if candidate is not None and _is_json(candidate) else None
+
+
+def _is_json(text: str) -> bool:
+    try:
+        json.loads(text, parse_constant=_reject_constant)
+    except ValueError:
+        return False
+    return True
+
+
+def _reject_constant(name: str) -> None:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _first_bracket(text: str) -> int:
+    found = [i for i in (text.find("{"), text.find("[")) if i >= 0]
+    return min(found) if found else -1
+
+
+def _unfence(text: str) -> str:
+    match = _FENCE.search(text)
+    if match is None:
+        return text
+    bracket = _first_bracket(text)
+    if bracket >= 0 and bracket < match.start():
+        return text  # the fence is inside the JSON (a string value), not around it
+    return match.group(1).lstrip(_WHITESPACE)
+
+
+@dataclass
+class _Scan:
+    """The document from its first bracket, as text pieces (whitespace kept)."""
+
+    pieces: list[str] = field(default_factory=list)
+    stack: list[str] = field(default_factory=list)
+    end: int = 0
+    invalid: bool = False
+    safe: int = 0  # pieces[:safe] can be closed as they stand
+    safe_stack: str = ""  # the open brackets at ``safe``
+    expect_key: list[bool] = field(default_factory=list)  # per open object: the next string is a key
+
+
+def _scan(text: str, start: int) -> _Scan:
+    """Tokenize from ``start`` until the top-level value closes (or the text ends).
+
+    Trailing commas are dropped on the way; the last point where the document could be cut and
+    closed is remembered for :func:`_complete`.
+    """
+    scan = _Scan(end=len(text))
+    pending_comma: int | None = None  # index in pieces of a comma not yet known to be valid
+    position = start
+    while position < len(text):
+        match = _TOKEN.match(text, position)
+        if match is None:  # an unescaped control character or similar: not repairable here
+            scan.invalid = True
+            return scan
+        token = match.group()
+        position = match.end()
+        if token[0] in _WHITESPACE:
+            scan.pieces.append(token)
+            continue
+        first = token[0]
+        if first in "}]" and pending_comma is not None:
+            scan.pieces[pending_comma] = ""  # a trailing comma: syntax-only fix
+        pending_comma = None
+        scan.pieces.append(token)
+        if first in "{[":
+            scan.stack.append(first)
+            scan.expect_key.append(first == "{")
+            _mark_safe(scan)
+        elif first in "}]":
+            if not scan.stack or _CLOSER[scan.stack[-1]] != first:
+                scan.invalid = True
+                return scan
+            scan.stack.pop()
+            scan.expect_key.pop()
+            if not scan.stack:
+                scan.end = position
+                return scan
+            _mark_safe(scan)
+        elif first == ",":
+            pending_comma = len(scan.pieces) - 1
+            if scan.stack and scan.stack[-1] == "{":
+                scan.expect_key[-1] = True
+        elif first == ":":
+            continue
+        elif first == '"':
+            complete = len(token) > 1 and token.endswith('"') and not _escaped_end(token)
+            key = bool(scan.stack) and scan.stack[-1] == "{" and scan.expect_key[-1]
+            if key:
+                scan.expect_key[-1] = False
+            if not complete:
+                if not key:  # a cut-off value string: keep what came, closed
+                    scan.pieces[-1] = _close_string(token)
+                    _mark_safe(scan)
+            elif not key:
+                _mark_safe(scan)
+        elif position < len(text) or token in _LITERALS or _NUMBER.fullmatch(token):
+            _mark_safe(scan)  # a bare word that ended, or a whole number/literal at the cut
+    return scan
+
+
+def _escaped_end(token: str) -> bool:
+    """True when the closing quote of ``token`` is escaped (``"ab\\"`` is still open)."""
+    backslashes = len(token) - 1 - len(token[:-1].rstrip("\\"))
+    return backslashes % 2 == 1
+
+
+def _close_string(token: str) -> str:
+    """A string cut by the end of the text, closed; a half-written escape (``\\``, ``\\u00``,
+    the high half of a surrogate pair) is dropped."""
+    for pattern in (_HALF_ESCAPE, _HIGH_SURROGATE):
+        match = pattern.search(token)
+        if match is not None and len(match.group(1)) % 2 == 1:  # an escape, not an escaped backslash
+            token = token[: match.start()] + match.group(1)[:-1]
+    return token + '"'
+
+
+def _mark_safe(scan: _Scan) -> None:
+    scan.safe = len(scan.pieces)
+    scan.safe_stack = "".join(scan.stack)
+
+
+def _complete(scan: _Scan) -> str | None:
+    """The truncated document cut at its last safe point, with its brackets closed."""
+    if not scan.safe:
+        return None
+    closing = "".join(_CLOSER[b] for b in reversed(scan.safe_stack))
+    return "".join(scan.pieces[: scan.safe]).rstrip(_WHITESPACE) + closing
+
+
+def _has_document(tail: str) -> bool:
+    """True when ``tail`` (the text after the document) holds another JSON document: it starts
+    with ``{``, ``[`` or ``,`` (concatenated documents, JSON lines), or holds a whole JSON object
+    (a bracketed array in prose, such as a citation ``[1]``, is not counted)."""
+    if tail.lstrip()[:1] in ("{", "[", ","):
+        return True
+    decoder = json.JSONDecoder()
+    for match in re.finditer(r"\{", tail):
+        try:
+            decoder.raw_decode(tail, match.start())
+        except ValueError:
+            continue
+        return True
+    return False
