@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -79,6 +79,11 @@ class RequestSpec:
 
     The ``Authorization`` header is not in ``headers``: it is made from ``auth``
     when the request is sent, so no repr of the spec can show the key.
+
+    ``method`` and ``decode`` serve the other endpoints (``GET /models``): a non-streaming
+    reply body goes to ``decode(body, limit)`` (at most ``limit + 1`` bytes are read), whose
+    result is the one value emitted; without ``decode`` it is a chat completion's
+    :class:`~openrouter_rx.Response`.
     """
 
     url: str
@@ -90,6 +95,8 @@ class RequestSpec:
     streaming: bool
     model: str | None
     auth: Secret | None = None
+    method: str = "POST"
+    decode: Callable[[bytes, int], Any] | None = field(default=None, repr=False, compare=False)
 
 
 def check_header(name: str, value: object) -> None:

@@ -294,13 +294,18 @@ class Exchange:
         read = spec.timeout.idle
         if spec.timeout.total is not None:
             read = spec.timeout.total if read is None else min(read, spec.timeout.total)
-        log.debug("POST %s model=%s stream=%s", public_url(spec.url), spec.model, spec.streaming)
+        log.debug("%s %s model=%s stream=%s", spec.method, public_url(spec.url), spec.model, spec.streaming)
         failure: OpenRouterError | None = None
         sent = time.monotonic()
         try:
             with announce_sockets_to(self._on_socket):
-                response = self._session.post(
-                    spec.url, data=spec.body, headers=self._headers(), stream=True, timeout=(spec.timeout.connect, read)
+                response = self._session.request(
+                    spec.method,
+                    spec.url,
+                    data=spec.body or None,
+                    headers=self._headers(),
+                    stream=True,
+                    timeout=(spec.timeout.connect, read),
                 )
         except requests.exceptions.ConnectTimeout:
             failure = self._connect_timeout()
@@ -420,7 +425,7 @@ class Exchange:
         if failure is not None:
             raise self._read_failure(failure, f"the connection was lost after {len(body)} bytes of the completion")
         self._check()
-        result = decode_completion(body, limit)
+        result = (self._spec.decode or decode_completion)(body, limit)
         with self._lock:
             self.finished = True
         if self.cancelled:

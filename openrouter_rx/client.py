@@ -32,6 +32,8 @@ from ._version import __version__
 from ._watchdog import Watchdog
 from .chunk_stream import ChunkStream
 from .errors import InsecureTransportError
+from .model_catalog import ModelCatalog
+from .models import Model, Pricing, decode_models_body
 from .response import Response
 
 __all__ = ["Client", "Timeout", "DEFAULT_BASE_URL", "DEFAULT_MODEL"]
@@ -117,6 +119,8 @@ class Client:
         validate_chunks: validate every chunk with the marshmallow schema
             (13-20x the cost of decoding it; off by default).
         headers: extra headers for every request.
+        models_ttl: seconds the model list fetched by :meth:`models` stays cached (``None``:
+            until ``client.model_catalog.invalidate()``; ``0``: no caching).
 
     Example::
 
@@ -136,6 +140,7 @@ class Client:
         max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES,
         validate_chunks: bool = False,
         headers: Mapping[str, str] | None = None,
+        models_ttl: float | None = 300.0,
     ) -> None:
         if api_key is not None and not isinstance(api_key, str):
             raise TypeError(f"api_key must be a str, not {type(api_key).__name__}")
@@ -170,6 +175,7 @@ class Client:
         self._active: dict[Exchange, abc.ObserverBase[Any]] = {}
         self._active_lock = threading.Lock()
         self._closed = False
+        self._model_catalog = ModelCatalog(self._fetch_models, models_ttl)
 
     # -- plumbing ------------------------------------------------------------
     def __repr__(self) -> str:
@@ -377,3 +383,61 @@ class Client:
         return reactivex.create(
             self._subscribe(self._spec(messages, model, False, timeout, extra_headers, params), scheduler)
         )
+
+    # -- the model catalog -----------------------------------------------------------
+    def _fetch_models(self) -> reactivex.Observable[tuple[Model, ...]]:
+        """A cold observable of one ``GET /models`` request: the parsed list, then completed."""
+        headers = self._headers(False, None)
+        del headers["Content-Type"]  # no body
+        spec = RequestSpec(
+            url=f"{self.base_url}/models",
+            body=b"",
+            headers=headers,
+            timeout=self.timeout,
+            max_event_bytes=self.max_event_bytes,
+            validate_chunks=False,
+            streaming=False,
+            model=None,
+            auth=self._key,
+            method="GET",
+            decode=decode_models_body,
+        )
+        return reactivex.create(self._subscribe(spec, None))
+
+    @property
+    def model_catalog(self) -> ModelCatalog:
+        """This client's :class:`~openrouter_rx.model_catalog.ModelCatalog` (cache, TTL, clock)."""
+        return self._model_catalog
+
+    def models(self, *, refresh: bool = False) -> reactivex.Observable[Model]:
+        """A cold observable of every model OpenRouter lists (``GET /models``), then completed.
+
+        The list is cached per client for ``models_ttl`` seconds: within it no request is sent.
+        Subscriptions that arrive while a fetch runs share that one request. ``refresh=True``
+        fetches even when the cache is fresh. Errors are the same typed errors as chat requests
+        (:class:`~openrouter_rx.errors.NotFoundError`, :class:`~openrouter_rx.errors.ServerError`,
+        :class:`~openrouter_rx.errors.ProtocolError` for a body that is not a model list, ...);
+        malformed entries are skipped with a WARNING (see :mod:`openrouter_rx.models`).
+
+        Example::
+
+            client.models().pipe(ops.filter(lambda m: m.supports("tools"))).subscribe(print)
+        """
+        return self._model_catalog.models(refresh=refresh)
+
+    def model_info(self, model_id: str) -> reactivex.Observable[Model]:
+        """A cold observable of one :class:`~openrouter_rx.models.Model` (by id or canonical slug),
+        from the cached list or a fetch as in :meth:`models`.
+
+        Errors with :class:`~openrouter_rx.errors.NotFoundError` naming the closest ids when the
+        list has no such model.
+        """
+        return self._model_catalog.model_info(model_id)
+
+    def pricing_for(self, model_id: str) -> Pricing | None:
+        """The pricing of ``model_id`` from the cached model list, without blocking or sending anything.
+
+        ``None`` until :meth:`models` (or :meth:`model_info`) has fetched the list, for a model not
+        in it, and for variable pricing (``openrouter/auto``). Fits ``UsageTracker(pricing=...)``.
+        """
+        return self._model_catalog.pricing_for(model_id)

@@ -8,10 +8,13 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from .chunk import Chunk, Usage
 from .errors import ToolArgumentsError
+
+if TYPE_CHECKING:
+    from .models import Pricing
 
 __all__ = ["META_FIELDS", "Response", "ResponseChoice", "ToolCall"]
 
@@ -150,6 +153,9 @@ class Response:
     """Seconds from subscribe to the end of the response (set by ``accumulate``/``complete``)."""
     time_to_first_token: float | None = field(default=None, compare=False)
     """Seconds from subscribe to the first chunk with output (:attr:`Chunk.has_output`)."""
+    pricing: Pricing | None = field(default=None, compare=False, repr=False)
+    """The model's :class:`~openrouter_rx.models.Pricing`, when attached (:meth:`with_pricing`), for
+    :attr:`cost_estimate` when OpenRouter sent no ``usage.cost``."""
 
     def choice(self, index: int = 0) -> ResponseChoice:
         """The choice with this index (an empty choice when absent)."""
@@ -205,8 +211,34 @@ class Response:
 
     @property
     def cost_estimate(self) -> Decimal | None:
-        """The request's cost in USD credits as reported in ``usage.cost`` (``None`` when not sent)."""
-        return self.usage.cost if self.usage is not None else None
+        """The request's cost in USD credits: ``usage.cost`` when OpenRouter sent it, else the
+        estimate from the attached :attr:`pricing` and the usage (:meth:`Pricing.cost
+        <openrouter_rx.models.Pricing.cost>`), else ``None`` (also for variable pricing).
+        :attr:`cost_source` tells which."""
+        source = self.cost_source
+        if source is None:
+            return None
+        assert self.usage is not None
+        if source == "usage":
+            return self.usage.cost
+        assert self.pricing is not None
+        return self.pricing.cost(self.usage)
+
+    @property
+    def cost_source(self) -> Literal["usage", "pricing"] | None:
+        """Where :attr:`cost_estimate` comes from: ``"usage"`` (OpenRouter's exact ``usage.cost``),
+        ``"pricing"`` (estimated from the attached :attr:`pricing`), or ``None`` (no cost known)."""
+        if self.usage is None:
+            return None
+        if self.usage.cost is not None:
+            return "usage"
+        if self.pricing is not None and not self.pricing.is_variable:
+            return "pricing"
+        return None
+
+    def with_pricing(self, pricing: Pricing | None) -> Response:
+        """A copy of this response with ``pricing`` attached (e.g. ``client.pricing_for(response.model)``)."""
+        return replace(self, pricing=pricing)
 
     def to_message(self) -> dict[str, Any]:
         """Choice 0 as the assistant message to append for the next turn."""

@@ -79,9 +79,28 @@ _DEFAULT_MODELS: list[tuple[str, str, int, str, str, str]] = [
     ("meta-llama/llama-3.1-8b-instruct", "Meta: Llama 3.1 8B", 131072, "0.00000002", "0.00000005", "text->text"),
 ]
 
+# Prompt-cache prices of the default models, as the real list states them (read, write).
+_CACHE_PRICES: dict[str, tuple[str, str | None]] = {
+    "openai/gpt-4o-mini": ("0.000000075", None),
+    "anthropic/claude-3.5-sonnet": ("0.0000003", "0.00000375"),
+}
+
 
 def _model_entry(model_id: str, name: str, context: int, prompt: str, completion: str, modality: str) -> dict[str, Any]:
     inputs, _, outputs = modality.partition("->")
+    pricing = {
+        "prompt": prompt,
+        "completion": completion,
+        "request": "0",
+        "image": "0",
+        "web_search": "0",
+        "internal_reasoning": "0",
+    }
+    read, write = _CACHE_PRICES.get(model_id, (None, None))
+    if read is not None:
+        pricing["input_cache_read"] = read
+    if write is not None:
+        pricing["input_cache_write"] = write
     return {
         "id": model_id,
         "canonical_slug": model_id,
@@ -97,7 +116,7 @@ def _model_entry(model_id: str, name: str, context: int, prompt: str, completion
             "tokenizer": "Other",
             "instruct_type": None,
         },
-        "pricing": {"prompt": prompt, "completion": completion, "request": "0", "image": "0"},
+        "pricing": pricing,
         "top_provider": {"context_length": context, "max_completion_tokens": 16384, "is_moderated": False},
         "per_request_limits": None,
         "supported_parameters": [
@@ -115,7 +134,8 @@ def _model_entry(model_id: str, name: str, context: int, prompt: str, completion
 
 
 def models_body(models: Sequence[str | Mapping[str, Any]] | None = None) -> dict[str, Any]:
-    """A ``GET /models`` body ``{"data": [...]}``; pricing values are strings, as on the wire.
+    """A ``GET /models`` body ``{"data": [...]}``; pricing values are strings, as on the wire
+    (USD per token; the default Anthropic and OpenAI models also list prompt-cache prices).
 
     ``models`` may mix full model dicts (used as given) and ids (filled with plausible values);
     by default three well-known models are listed.
