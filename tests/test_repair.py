@@ -65,7 +65,7 @@ def test_code_fence_first_one_wins() -> None:
     [
         ('Sure! Here is the JSON: {"a": 1}', {"a": 1}),
         ('{"a": 1}\nLet me know if you need more.', {"a": 1}),
-        ('Result: [1, 2] (two items)', [1, 2]),
+        ("Result: [1, 2] (two items)", [1, 2]),
         ('{"a": 1} as in [1]', {"a": 1}),  # a bracketed citation in prose is not a second document
         ('{"a": "}"} done', {"a": "}"}),  # brackets inside strings do not close anything
         ('{"a": 1}}', {"a": 1}),  # a stray closer after the document is cut like prose
