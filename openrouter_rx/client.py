@@ -390,18 +390,10 @@ class Client:
         headers = self._headers(False, None)
         del headers["Content-Type"]  # no body
         spec = RequestSpec(
-            url=f"{self.base_url}/models",
-            body=b"",
-            headers=headers,
-            timeout=self.timeout,
-            max_event_bytes=self.max_event_bytes,
-            validate_chunks=False,
-            streaming=False,
-            model=None,
-            auth=self._key,
-            method="GET",
-            decode=decode_models_body,
-        )
+            url=f"{self.base_url}/models", body=b"", headers=headers, timeout=self.timeout,
+            max_event_bytes=self.max_event_bytes, validate_chunks=False, streaming=False, model=None,
+            auth=self._key, method="GET", decode=decode_models_body,
+        )  # fmt: skip
         return reactivex.create(self._subscribe(spec, None))
 
     @property
@@ -412,32 +404,19 @@ class Client:
     def models(self, *, refresh: bool = False) -> reactivex.Observable[Model]:
         """A cold observable of every model OpenRouter lists (``GET /models``), then completed.
 
-        The list is cached per client for ``models_ttl`` seconds: within it no request is sent.
-        Subscriptions that arrive while a fetch runs share that one request. ``refresh=True``
-        fetches even when the cache is fresh. Errors are the same typed errors as chat requests
-        (:class:`~openrouter_rx.errors.NotFoundError`, :class:`~openrouter_rx.errors.ServerError`,
-        :class:`~openrouter_rx.errors.ProtocolError` for a body that is not a model list, ...);
-        malformed entries are skipped with a WARNING (see :mod:`openrouter_rx.models`).
-
-        Example::
-
-            client.models().pipe(ops.filter(lambda m: m.supports("tools"))).subscribe(print)
+        Cached for ``models_ttl`` seconds (no request within it); concurrent subscriptions share one
+        request; ``refresh=True`` skips the cache. Errors are typed as for chat requests; malformed
+        entries are skipped with a WARNING. See :class:`~openrouter_rx.model_catalog.ModelCatalog`.
+        Example: ``client.models().pipe(ops.filter(lambda m: m.supports("tools"))).subscribe(print)``
         """
         return self._model_catalog.models(refresh=refresh)
 
     def model_info(self, model_id: str) -> reactivex.Observable[Model]:
-        """A cold observable of one :class:`~openrouter_rx.models.Model` (by id or canonical slug),
-        from the cached list or a fetch as in :meth:`models`.
-
-        Errors with :class:`~openrouter_rx.errors.NotFoundError` naming the closest ids when the
-        list has no such model.
-        """
+        """One :class:`~openrouter_rx.models.Model` (id or canonical slug) via :meth:`models`;
+        :class:`~openrouter_rx.errors.NotFoundError` naming the closest ids when there is none."""
         return self._model_catalog.model_info(model_id)
 
     def pricing_for(self, model_id: str) -> Pricing | None:
-        """The pricing of ``model_id`` from the cached model list, without blocking or sending anything.
-
-        ``None`` until :meth:`models` (or :meth:`model_info`) has fetched the list, for a model not
-        in it, and for variable pricing (``openrouter/auto``). Fits ``UsageTracker(pricing=...)``.
-        """
+        """``model_id``'s pricing from the cached list; never blocks or sends anything. ``None`` before
+        the first :meth:`models`, for an unknown model and for variable pricing (``openrouter/auto``)."""
         return self._model_catalog.pricing_for(model_id)

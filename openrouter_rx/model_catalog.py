@@ -10,7 +10,10 @@ observable of one model list (the client's ``GET /models``), and decides when to
 * a fetch is cancelled (its connection closed) only when every subscriber waiting for it has
   disposed; an error is never cached (the next subscription fetches again).
 
-The clock is :attr:`ModelCatalog.clock` (``time.monotonic`` by default; tests replace it).
+Models fetched are delivered on the thread that read the reply (the client's pool unless the
+first subscriber chose a scheduler); models from the cache on the subscriber's scheduler (by
+default synchronously, through the current thread's trampoline). The clock is
+:attr:`ModelCatalog.clock` (``time.monotonic`` by default; tests replace it).
 """
 
 from __future__ import annotations
