@@ -43,6 +43,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import datetime as dt
+import functools
 import inspect
 import keyword
 import types
@@ -80,7 +81,11 @@ class DataclassSchema(ArgumentsSchema):
 
     @post_load
     def _build(self, data: dict[str, Any], **kwargs: Any) -> Any:
-        return type(self).dataclass_type(**data)
+        cls = type(self).dataclass_type
+        try:
+            return cls(**data)
+        except ValueError as error:  # a __post_init__ check: reported like any other invalid value
+            raise ValidationError(f"{cls.__name__}: {error}") from error
 
 
 def _only(*kinds: type, message: str) -> Callable[[Any], Any]:
@@ -133,6 +138,9 @@ def _unwrap(tp: Any) -> tuple[Any, list[Any], bool]:
             extras.extend(tp.__metadata__)
             tp = tp.__origin__
             continue
+        if isinstance(tp, typing.NewType):
+            tp = tp.__supertype__
+            continue
         if typing.get_origin(tp) in (typing.Union, types.UnionType):
             rest = [a for a in typing.get_args(tp) if a is not type(None)]
             nullable = nullable or len(rest) < len(typing.get_args(tp))
@@ -146,8 +154,7 @@ def _unwrap(tp: Any) -> tuple[Any, list[Any], bool]:
 class _Unsupported(Exception):
     def __init__(self, tp: Any, why: str = "") -> None:
         super().__init__(tp, why)
-        self.tp = tp
-        self.why = why
+        self.tp, self.why = tp, why
 
 
 class _Builder:
@@ -220,8 +227,6 @@ class _Builder:
     def _tuple(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> fields.Field[Any]:
         if not args or (len(args) == 2 and args[1] is Ellipsis):
             return fields.List(self._inner(args[0] if args else Any), post_load=tuple, **kwargs)
-        if args == ((),):  # tuple[()]
-            args = ()
         return fields.Tuple([self._inner(a) for a in args], **kwargs)
 
     def _nested_dataclass(self, tp: type[Any], kwargs: dict[str, Any]) -> fields.Field[Any]:
@@ -302,6 +307,8 @@ def _adapt(given: fields.Field[Any], kwargs: dict[str, Any], validators: list[Va
 
 def _literal(values: tuple[Any, ...], kwargs: dict[str, Any]) -> fields.Field[Any]:
     choices = [v for v in values if v is not None]
+    if not all(isinstance(v, str | int | float) for v in choices):  # bool is an int
+        raise _Unsupported(typing.Literal[values], "Literal values must be strings, numbers or booleans")
     if len(choices) < len(values):
         kwargs["allow_none"] = True
     kwargs["validate"] = [*kwargs.get("validate", []), OneOf(choices)]
@@ -319,6 +326,15 @@ def _hints(owner: Any, label: str) -> dict[str, Any]:
         return typing.get_type_hints(owner, include_extras=True)
     except Exception as error:  # NameError for an unresolvable forward reference, and the like
         raise TypeError(f"cannot read the type annotations of {label}: {error}") from error
+
+
+def _annotated(fn: Any) -> Any:
+    """Where the annotations of a callable live (a partial's function, an object's ``__call__``)."""
+    while isinstance(fn, functools.partial):
+        fn = fn.func
+    if inspect.isfunction(fn) or inspect.ismethod(fn) or not callable(fn):
+        return fn
+    return type(fn).__call__
 
 
 def _describe(owner: Any) -> str:
@@ -353,7 +369,7 @@ def function_schema(
         signature = inspect.signature(fn)
     except (TypeError, ValueError) as error:
         raise TypeError(f"cannot read the signature of {fn!r}: {error}") from error
-    hints = _hints(fn, _describe(fn))
+    hints = _hints(_annotated(fn), _describe(fn))
     builder = _Builder()
     declared: dict[str, fields.Field[Any]] = {}
     for parameter in signature.parameters.values():

@@ -315,18 +315,17 @@ def _no_constant(name: str) -> NoReturn:
     raise ValueError(f"{name} is not JSON")
 
 
+_JSON_KINDS: tuple[tuple[type | tuple[type, ...], str], ...] = (
+    (type(None), "null"),
+    (bool, "a boolean"),
+    ((int, float), "a number"),
+    (str, "a string"),
+    ((list, tuple), "an array"),
+)
+
+
 def _json_kind(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, int | float):
-        return "a number"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, list | tuple):
-        return "an array"
-    return type(value).__name__
+    return next((word for kinds, word in _JSON_KINDS if isinstance(value, kinds)), type(value).__name__)
 
 
 def _summarise(messages: Any) -> str:
@@ -396,7 +395,10 @@ def tool(
     def build(function: Callable[..., Any]) -> Tool:
         if not callable(function) or isinstance(function, type):
             raise TypeError(f"@tool needs a function, not {type(function).__name__}")
-        tool_name = check_tool_name(name if name is not None else getattr(function, "__name__", None))
+        tool_name = name if name is not None else getattr(function, "__name__", None)
+        if tool_name is None:
+            raise ValueError(f"{function!r} has no __name__: give the tool a name with @tool(name=...)")
+        check_tool_name(tool_name)
         doc = parse_docstring(getattr(function, "__doc__", None))
         schema = function_schema(function, name=_schema_class_name(tool_name), descriptions=doc.params)
         made = Tool(

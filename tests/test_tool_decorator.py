@@ -5,17 +5,20 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import enum
+import functools
+import inspect
 import json
 import uuid
 from collections.abc import Mapping, Sequence
 from decimal import Decimal
-from typing import Annotated, Any, Literal, Optional
+from typing import Annotated, Any, Literal, NewType, Optional
 
 import pytest
 from marshmallow import Schema, ValidationError, fields, validate
 
 from openrouter_rx._docstrings import parse_docstring
 from openrouter_rx._signature import dataclass_schema, function_schema
+from openrouter_rx.errors import ToolArgumentsError
 from openrouter_rx.tools import Tool, tool
 
 # -- docstrings ----------------------------------------------------------------
@@ -352,6 +355,31 @@ def test_keyword_names_and_meta_keep_their_json_names() -> None:
         schema.load({"from_": "Oslo"})
 
 
+def test_new_type_is_its_supertype() -> None:
+    user_id = NewType("user_id", int)
+    assert type(field_of(user_id)) is fields.Integer and load(user_id, 7) == 7 and rejects(user_id, "7")
+
+
+@dataclasses.dataclass
+class Span:
+    start: int
+    end: int
+
+    def __post_init__(self) -> None:
+        if self.end < self.start:
+            raise ValueError("end is before start")
+
+
+def test_dataclass_post_init_errors_are_validation_errors() -> None:
+    def fn(span: Span) -> None: ...
+
+    made = tool(fn)
+    assert made.load_arguments('{"span": {"start": 1, "end": 2}}') == {"span": Span(1, 2)}
+    with pytest.raises(ToolArgumentsError) as caught:
+        made.load_arguments('{"span": {"start": 2, "end": 1}}')
+    assert caught.value.messages == {"span": {"_schema": ["Span: end is before start"]}}
+
+
 # -- errors at definition time ------------------------------------------------------
 
 
@@ -392,6 +420,7 @@ class Opaque:
         (int | str, "unions other than X | None"),
         (dict[int, str], "JSON object keys are strings"),
         (list[Opaque], "Opaque"),
+        (Literal[Color.RED], "Literal values must be strings, numbers or booleans"),
     ],
 )
 def test_unsupported_types_are_refused_naming_the_parameter(annotation: Any, shown: str) -> None:
@@ -426,6 +455,32 @@ def test_lambda_needs_a_name() -> None:
     assert tool(name="echo")(lambda: "hi")() == "hi"
 
 
+def test_a_callable_without_name_needs_one() -> None:
+    def add(a: int, b: int) -> int:
+        return a + b
+
+    with pytest.raises(ValueError, match=r"has no __name__: give the tool a name with @tool\(name=...\)"):
+        tool(functools.partial(add, b=1))
+    plus_one = tool(name="plus_one")(functools.partial(add, b=1))
+    assert plus_one.invoke(plus_one.load_arguments('{"a": 2}')) == 3
+    assert list(plus_one.json_schema["properties"]) == ["a", "b"]  # b stays an (optional) argument
+
+
+def test_the_tool_keeps_the_function_signature() -> None:
+    assert str(inspect.signature(tool(google))) == "(city: 'str', unit: 'str' = 'C') -> 'str'"
+
+
 def test_a_class_is_not_a_tool_function() -> None:
     with pytest.raises(TypeError, match="needs a function"):
         tool(Point)
+
+
+class Greeter:
+    def __call__(self, who: str) -> str:
+        return f"hello {who}"
+
+
+def test_a_callable_object_is_read_through_its_call_method() -> None:
+    greet = tool(name="greet")(Greeter())
+    assert list(greet.json_schema["properties"]) == ["who"]
+    assert greet.invoke(greet.load_arguments('{"who": "Ada"}')) == "hello Ada"
