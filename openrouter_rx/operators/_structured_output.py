@@ -1,0 +1,199 @@
+"""``structured_output``: the stream's content as validated data (with local repairs and healing)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
+
+from marshmallow import Schema
+from reactivex import Observable, abc
+from reactivex.disposable import CompositeDisposable, SingleAssignmentDisposable
+
+from .._accumulator import ResponseAccumulator
+from ..chunk import Chunk
+from ..errors import StructuredOutputError
+from ..response import Response
+from ..structured import HealAttempt, JSONFormat, ResponseFormat
+from ._common import attach_partial, complete_with, subscribe_queued
+
+if TYPE_CHECKING:
+    from ..healer import SupportsHeal
+
+__all__ = ["structured_output"]
+
+logger = logging.getLogger("openrouter_rx")
+
+_PREVIEW = 200
+
+
+def _preview(text: str) -> str:
+    """``text`` for a log line: at most about 200 characters, with its length when cut."""
+    if len(text) <= _PREVIEW:
+        return repr(text)
+    return f"{text[:_PREVIEW]!r}... ({len(text)} characters)"
+
+
+def _log(attempt: HealAttempt) -> None:
+    model = f" ({attempt.model})" if attempt.model else ""
+    if attempt.ok:
+        if attempt.source != "model":
+            logger.info("structured output: %s%s succeeded: %s", attempt.source, model, _preview(attempt.text))
+        return
+    logger.warning(
+        "structured output: %s%s attempt failed: %s; text: %s",
+        attempt.source,
+        model,
+        str(attempt.messages)[:_PREVIEW],
+        _preview(attempt.text),
+    )
+
+
+def _reason(response: Response, choice: int) -> str:
+    if response.choice(choice).finish_reason == "length":
+        return "the reply was truncated by max_tokens (finish_reason 'length')"
+    return ""
+
+
+def structured_output(
+    fmt: ResponseFormat | JSONFormat | type[Schema] | Schema | Mapping[str, Any],
+    *,
+    repair: bool = True,
+    heal: SupportsHeal | None = None,
+    choice: int = 0,
+    on_attempt: Callable[[HealAttempt], Any] | None = None,
+) -> Callable[[Observable[Chunk]], Observable[Any]]:
+    """When the stream completes, emit choice ``choice``'s content as validated data, then complete.
+
+    ``fmt`` is anything :meth:`ResponseFormat.coerce <openrouter_rx.structured.ResponseFormat.coerce>`
+    takes (a :class:`~openrouter_rx.structured.ResponseFormat`, a marshmallow schema, a raw
+    ``response_format`` dict). The model's text is tried first; if it fails, the locally repaired
+    text (when ``repair`` and a repair changes it: code fence, prose, trailing commas, a cut-off
+    tail), then the attempts of ``heal`` (a :class:`~openrouter_rx.healer.Healer`, given the last
+    attempt's text and errors), in order; the first valid value is emitted. Without ``heal`` no
+    network call is made.
+
+    Every attempt is passed to ``on_attempt`` and logged on the ``"openrouter_rx"`` logger (INFO
+    for a repair or heal that worked, WARNING for a failed attempt; text cut to about 200
+    characters). When all fail: :class:`~openrouter_rx.errors.StructuredOutputError` with
+    ``raw`` (the model's text), ``messages`` (the last errors) and ``attempts`` (all, in order);
+    its message says when the reply was truncated by ``max_tokens`` (``finish_reason ==
+    "length"``). A refusal (``delta.refusal``) fails at once, quoting the refusal, with
+    ``messages={"_refusal": [text]}`` and no attempts. These errors, and stream errors (passed
+    through), carry ``err.partial``: the accumulated Response. An exception raised by
+    ``on_attempt`` ends the stream with that exception.
+
+    Marble::
+
+        chunks:             -a-b-c-|         content '{"ci', 'ty": "Os', 'lo"}'
+        structured_output:  -------(v|)      v = City(name="Oslo") (what the schema loads)
+
+        chunks:             -a-b-|           content '{"city": "Os' (cut off), finish 'length'
+        structured_output:  -----(v|)        v from the repaired '{"city": "Os"}' (if valid)
+
+        chunks:             -a-b-|           content 'not json', no heal
+        structured_output:  -----#           StructuredOutputError, err.partial.content == "not json"
+
+        chunks:             -a-b-|           content 'bad', heal=healer (its call takes h frames)
+        structured_output:  -----h-(v|)      v from the healer's reply
+
+    Args:
+        fmt: the expected format.
+        repair: try local repairs when the text fails as it is.
+        heal: a healer to ask when local repairs do not help.
+        choice: the choice index whose content is parsed.
+        on_attempt: called with every :class:`~openrouter_rx.structured.HealAttempt`.
+    """
+    form = ResponseFormat.coerce(fmt)
+
+    def operator(source: Observable[Chunk]) -> Observable[Any]:
+        def subscribe(
+            observer: abc.ObserverBase[Any], subscribe_scheduler: abc.SchedulerBase | None = None
+        ) -> abc.DisposableBase:
+            acc = ResponseAccumulator()
+            healing = SingleAssignmentDisposable()
+            attempts: list[HealAttempt] = []
+
+            def fail(error: Exception, response: Response) -> None:
+                observer.on_error(attach_partial(error, response, acc.chunk_count))
+
+            def record(attempt: HealAttempt, response: Response) -> bool:
+                """Log and report ``attempt``; False when ``on_attempt`` raised (then reported)."""
+                attempts.append(attempt)
+                _log(attempt)
+                if on_attempt is not None:
+                    try:
+                        on_attempt(attempt)
+                    except Exception as raised:
+                        healing.dispose()
+                        fail(raised, response)
+                        return False
+                return True
+
+            def on_completed() -> None:
+                response = acc.response()
+                try:
+                    finish(response)
+                except Exception as error:  # a schema hook (post_load, a validator) raised something else
+                    fail(error, response)
+
+            def finish(response: Response) -> None:
+                picked = response.choice(choice)
+                text = picked.content
+                if picked.refusal:
+                    error = StructuredOutputError(
+                        f"the model refused: {picked.refusal!r}", raw=text, messages={"_refusal": [picked.refusal]}
+                    )
+                    fail(error, response)
+                    return
+                for attempt in form.attempts(text, repair=repair):
+                    if not record(attempt, response):
+                        return
+                    if attempt.ok:
+                        complete_with(observer, (attempt.value,))
+                        return
+                if heal is None:
+                    fail(form.error(text, attempts, _reason(response, choice)), response)
+                    return
+                start_healing(text, attempts[-1], response)
+
+            def start_healing(raw: str, last: HealAttempt, response: Response) -> None:
+                done = False
+
+                def on_heal(attempt: HealAttempt) -> None:
+                    nonlocal done
+                    if done or not record(attempt, response):
+                        done = True
+                        return
+                    if attempt.ok:
+                        done = True
+                        healing.dispose()
+                        complete_with(observer, (attempt.value,))
+
+                def on_heal_error(error: Exception) -> None:
+                    if not done:
+                        fail(error, response)
+
+                def on_heal_completed() -> None:
+                    if not done:
+                        fail(form.error(raw, attempts, _reason(response, choice)), response)
+
+                assert heal is not None
+                subscribe_queued(
+                    heal.heal(last.text, form, last.messages),  # the repaired text, when there is one
+                    healing,
+                    on_heal,
+                    on_heal_error,
+                    on_heal_completed,
+                    subscribe_scheduler,
+                )
+
+            def on_error(error: Exception) -> None:
+                fail(error, acc.response())
+
+            upstream = source.subscribe(acc.add, on_error, on_completed, scheduler=subscribe_scheduler)
+            return CompositeDisposable(upstream, healing)
+
+        return Observable(subscribe)
+
+    return operator
