@@ -263,6 +263,12 @@ _HANDLERS: dict[type, Callable[[Any, Context, str], Node]] = {
 
 
 def base_schema(field: fields.Field[Any], ctx: Context, path: str) -> Node:
+    """The schema of ``field``'s kind (its nearest known class), before validators and the rest.
+
+    Raises:
+        SchemaConversionError: no known base class and no ``json_schema`` metadata, or no
+            form in strict mode.
+    """
     for klass in type(field).__mro__:
         handler = _HANDLERS.get(klass)
         if handler is not None:

@@ -157,6 +157,10 @@ def _apply_validators(node: Node, field: fields.Field[Any], ctx: Context) -> Non
             _length(node, validator, kind)
         elif isinstance(validator, validate.Regexp) and kind == "string":
             _pattern(node, validator, ctx)
+        elif isinstance(validator, validate.Email) and kind == "string":
+            node.setdefault("format", "email")
+        elif isinstance(validator, validate.URL) and kind == "string":
+            node.setdefault("format", "uri-reference" if validator.relative else "uri")
         elif isinstance(validator, validate.ContainsOnly | validate.ContainsNoneOf):
             if kind == "array":
                 _items_validator(node, field, validator, ctx)
@@ -236,9 +240,9 @@ def field_schema(field: fields.Field[Any], ctx: Context, path: str, *, optional:
         SchemaConversionError: the field has no JSON Schema form in this mode.
     """
     node = base_schema(field, ctx, path)
+    _apply_validators(node, field, ctx)
     if ctx.strict and node.get("format") not in (None, *STRICT_FORMATS):
         del node["format"]
-    _apply_validators(node, field, ctx)
     strict_optional = optional and ctx.strict and not isinstance(field, fields.Constant)
     if field.allow_none or strict_optional:
         node = make_nullable(node)

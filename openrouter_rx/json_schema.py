@@ -30,10 +30,12 @@ What is converted:
   ``const`` become ``anyOf: [..., {"type": "null"}]``). A JSON-serialisable, non-callable
   ``load_default`` → ``default`` (in its JSON form). Field ``metadata`` gives ``description``,
   ``title``, ``examples`` and ``deprecated``; ``metadata={"json_schema": {...}}`` is merged
-  last and may describe a custom field class that has no known base.
+  last (its keys replace the generated ones) and may describe a custom field class that
+  has no known base class (otherwise such a field raises SchemaConversionError).
 * Validators: OneOf → ``enum``, Range → ``minimum``/``exclusiveMinimum``/..., Length → string
   or array (or Dict) bounds, Regexp → ``pattern``, ContainsOnly/ContainsNoneOf → ``items``
-  ``enum`` / ``not``, NoneOf → ``not``, Equal → ``const``. A Regexp with flags or Python-only
+  ``enum`` / ``not``, NoneOf → ``not``, Equal → ``const``, Email/URL → ``format``. Several
+  bounds of one kind keep the tightest. A Regexp with flags or Python-only
   syntax is left out (see :func:`~openrouter_rx._json_schema_keywords.regexp_pattern`), as are
   other validators: marshmallow still runs all of them in :func:`load_data`.
 
@@ -53,8 +55,8 @@ types (OpenAI rejects ``prefixItems``), ``INCLUDE`` of unknown fields. OpenAI's 
 (number of properties, nesting depth, enum sizes) are not checked here.
 
 Conversions of a schema class (or of an instance of a class that does not override
-``__init__``) are cached per (class, only, exclude, load_only, dump_only, unknown, strict);
-every call returns a fresh copy.
+``__init__``) are cached per (class, only, exclude, load_only, dump_only, unknown, strict): a schema
+class is taken as unchanging once converted. Every call returns a fresh copy.
 """
 
 from __future__ import annotations

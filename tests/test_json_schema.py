@@ -323,6 +323,15 @@ def test_regexp_anchoring_and_what_is_left_out() -> None:
     assert prop(both, strict=True) == {"type": ["string", "null"], "pattern": "^a"}
 
 
+def test_email_and_url_validators_give_formats() -> None:
+    assert prop(fields.String(validate=validate.Email())) == {"type": "string", "format": "email"}
+    assert prop(fields.String(validate=validate.URL())) == {"type": "string", "format": "uri"}
+    assert prop(fields.String(validate=validate.URL(relative=True))) == {"type": "string", "format": "uri-reference"}
+    assert prop(fields.String(validate=validate.URL()), strict=True) == {"type": ["string", "null"]}
+    email = {"type": ["string", "null"], "format": "email"}
+    assert prop(fields.String(validate=validate.Email()), strict=True) == email
+
+
 def test_contains_only_and_none_of() -> None:
     assert prop(fields.List(fields.String(), validate=validate.ContainsOnly(["a", "b"]))) == {
         "type": "array",
@@ -548,6 +557,22 @@ def test_cycle_through_two_schemas() -> None:
     Draft202012Validator.check_schema(strict)
     assert set(strict["$defs"]) == {"Person"}
     assert strict["$defs"]["Person"]["properties"]["pets"]["type"] == ["array", "null"]
+
+
+def test_defs_names_stay_apart() -> None:
+    def recursive(name: str, field: fields.Field[Any]) -> type[Schema]:
+        cls: type[Schema] = type(name, (Schema,), {"v": field, "next": fields.Nested(lambda: cls())})
+        return cls
+
+    first, second = recursive("Node", fields.String()), recursive("Node", fields.Integer())
+    out = to_json_schema(Schema.from_dict({"a": fields.Nested(first), "b": fields.Nested(second)}))
+    assert out["properties"] == {"a": {"$ref": "#/$defs/Node"}, "b": {"$ref": "#/$defs/Node_2"}}
+    assert out["$defs"]["Node"]["properties"]["v"] == {"type": "string"}
+    assert out["$defs"]["Node_2"]["properties"]["v"] == {"type": "integer"}
+    assert out["$defs"]["Node_2"]["properties"]["next"] == {"$ref": "#/$defs/Node_2"}
+    validator = Draft202012Validator(out)
+    assert validator.is_valid({"a": {"v": "x", "next": {"v": "y"}}, "b": {"v": 1, "next": {"v": 2}}})
+    assert not validator.is_valid({"b": {"v": 1, "next": {"v": "two"}}})
 
 
 # --- strict mode -------------------------------------------------------------------------------
