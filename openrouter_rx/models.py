@@ -62,7 +62,9 @@ def _price_or(value: Any, default: Decimal) -> Decimal:
 def _tidy(value: Decimal) -> Decimal:
     """``value`` without trailing zeros (``0.01000000`` -> ``0.01``), integers without an exponent."""
     tidy = value.normalize()
-    return tidy.quantize(Decimal(1)) if tidy == tidy.to_integral_value() else tidy
+    if tidy == tidy.to_integral_value() and tidy.adjusted() < 28:  # quantize fails beyond the precision
+        return tidy.quantize(Decimal(1))
+    return tidy
 
 
 def cache_write_tokens(usage: Usage) -> int:
@@ -196,8 +198,11 @@ def _opt_int(value: Any) -> int | None:
         return value
     if isinstance(value, float) and value.is_integer():
         return int(value)
-    if isinstance(value, str) and value.strip().isdigit():
-        return int(value)
+    if isinstance(value, str):
+        try:
+            return int(value)
+        except ValueError:
+            return None
     return None
 
 
