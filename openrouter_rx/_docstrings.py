@@ -28,7 +28,11 @@ _GOOGLE_PARAMS = re.compile(
     r"^(args|arguments|parameters|params|keyword args|keyword arguments|other parameters|attributes)\s*:\s*$",
     re.IGNORECASE,
 )
-_GOOGLE_ANY_HEADER = re.compile(r"^[A-Z][A-Za-z ]{1,30}:\s*$")
+_GOOGLE_ANY_HEADER = re.compile(
+    r"^(args|arguments|parameters|params|keyword args|keyword arguments|other parameters|attributes|returns?"
+    r"|yields?|raises|exceptions?|examples?|notes?|warnings?|see also|todo|references|methods)\s*:\s*$",
+    re.IGNORECASE,
+)
 _GOOGLE_ENTRY = re.compile(r"^\*{0,2}(?P<name>[A-Za-z_]\w*)\s*(?:\([^)]*\))?\s*:(?P<text>.*)$")
 _SPHINX_FIELD = re.compile(r"^:(?P<kind>\w+)(?P<args>[^:]*):(?P<text>.*)$")
 _SPHINX_PARAM_KINDS = frozenset({"param", "parameter", "arg", "argument", "key", "keyword"})
@@ -72,7 +76,7 @@ def parse_docstring(doc: str | None) -> Docstring:
 
 def _is_section_start(lines: list[str], i: int) -> bool:
     line = lines[i]
-    if _GOOGLE_ANY_HEADER.match(line) or line.startswith(":"):
+    if _GOOGLE_ANY_HEADER.match(line.strip()) or line.startswith(":"):
         return True
     return i + 1 < len(lines) and bool(line.strip()) and bool(_NUMPY_UNDERLINE.match(lines[i + 1].strip()))
 

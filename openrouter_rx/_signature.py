@@ -8,11 +8,12 @@ the derived one):
 annotation                            field
 ====================================  ===============================================
 ``str``                               ``String``
-``int``                               ``Integer(strict=True)`` (no ``"3"``, no ``3.5``)
+``int``                               ``Integer(strict=True)`` (no ``"3"``, no ``3.5``; ``3.0`` is 3)
 ``float``                             ``Float`` (JSON numbers only, ints accepted)
 ``bool``                              ``Boolean`` (``true``/``false`` only)
 ``Decimal``                           ``Decimal`` (JSON numbers only)
-``datetime`` / ``date`` / ``time``    ``DateTime`` / ``Date`` / ``Time`` (ISO strings)
+``datetime`` / ``date`` / ``time``    ``DateTime`` / ``Date`` / ``Time`` (ISO 8601 strings; a
+                                      datetime without offset loads naive)
 ``uuid.UUID``                         ``UUID``
 ``Any``                               ``Raw``
 ``Literal["a", "b"]``                 ``String`` + ``OneOf`` (ints: ``Integer``; mixed: ``Raw``)
@@ -100,6 +101,11 @@ def _only(*kinds: type, message: str) -> Callable[[Any], Any]:
     return check
 
 
+def _integral(value: Any) -> Any:
+    """``3.0`` is an integer in JSON Schema: load it as ``3`` (``3.5`` still fails)."""
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
 _NUMBER = _only(int, float, message="Not a valid number.")
 _STRING = _only(str, message="Not a valid string.")
 _BOOLEAN = _only(bool, message="Not a valid boolean.")
@@ -111,7 +117,7 @@ def _scalar(tp: Any, kwargs: dict[str, Any]) -> fields.Field[Any] | None:
     if tp is bool:
         return fields.Boolean(truthy={True}, falsy={False}, pre_load=_BOOLEAN, **kwargs)
     if tp is int:
-        return fields.Integer(strict=True, **kwargs)
+        return fields.Integer(strict=True, pre_load=_integral, **kwargs)
     if tp is float:
         return fields.Float(pre_load=_NUMBER, **kwargs)
     if tp is Decimal:
@@ -269,7 +275,8 @@ class _Builder:
         """``{declared name: field}`` for one parameter, its JSON name fixed up when needed."""
         where = f"parameter {name!r} of {_describe(owner)}"
         if annotation is _EMPTY:
-            raise TypeError(f"{where} has no type annotation (tool arguments need one to build the schema)")
+            hint = "; decorate a module-level function or a bound method" if name in ("self", "cls") else ""
+            raise TypeError(f"{where} has no type annotation (tool arguments need one to build the schema){hint}")
         json_name = name[:-1] if name.endswith("_") and keyword.iskeyword(name[:-1]) else name
         declared = name if name != "Meta" else "Meta_"  # "Meta" is the one name a Schema class reserves
         renamed = declared != name or json_name != name
@@ -317,7 +324,7 @@ def _literal(values: tuple[Any, ...], kwargs: dict[str, Any]) -> fields.Field[An
     if all(isinstance(v, bool) for v in choices):
         return fields.Boolean(truthy={True}, falsy={False}, pre_load=_BOOLEAN, **kwargs)
     if all(isinstance(v, int) and not isinstance(v, bool) for v in choices):
-        return fields.Integer(strict=True, **kwargs)
+        return fields.Integer(strict=True, pre_load=_integral, **kwargs)
     return fields.Raw(**kwargs)
 
 

@@ -150,10 +150,13 @@ def test_decorator_options() -> None:
         ("Summary.\n\n    Parameters\n    ----------\n    a, b : int\n        Both.\n", "Summary.",
          {"a": "Both.", "b": "Both."}),
         ("Summary.\n\n    Returns:\n        x: not a parameter.\n", "Summary.", {}),
+        ("Fetches the following:\n    the weather.\n\n    Args:\n        x: the x.\n",
+         "Fetches the following: the weather.", {"x": "the x."}),
         ("Summary.\n\n    Args:\n        x: the x.\n\n    Note:\n        y: not a parameter.\n", "Summary.",
          {"x": "the x."}),
     ],
-    ids=["none", "blank", "one-line", "no-gap", "stars", "sphinx-returns", "numpy-two-names", "returns-only", "note"],
+    ids=["none", "blank", "one-line", "no-gap", "stars", "sphinx-returns", "numpy-two-names", "returns-only", "colon",
+         "note"],
 )
 def test_docstring_shapes(text: str | None, summary: str, params: dict[str, str]) -> None:
     doc = parse_docstring(text)
@@ -227,6 +230,7 @@ def rejects(annotation: Any, value: Any) -> bool:
     [
         (str, fields.String, "x", "x", [1, None, True]),
         (int, fields.Integer, 3, 3, ["3", 3.5, True, None]),
+        (int, fields.Integer, 3.0, 3, []),  # 3.0 is an integer in JSON Schema too
         (float, fields.Float, 3, 3.0, ["1.5", True, None]),
         (float, fields.Float, 1.5, 1.5, [[1.5]]),
         (bool, fields.Boolean, True, True, ["yes", "true", 1, 0, None]),
@@ -240,7 +244,7 @@ def rejects(annotation: Any, value: Any) -> bool:
          uuid.UUID("12345678-1234-5678-1234-567812345678"), ["nope", 5]),
         (Any, fields.Raw, {"any": ["thing"]}, {"any": ["thing"]}, []),
         (Literal["a", "b"], fields.String, "b", "b", ["c", 1]),
-        (Literal[1, 2], fields.Integer, 2, 2, [3, "1", True]),
+        (Literal[1, 2], fields.Integer, 2, 2, [3, "1", True, 1.5]),
         (Literal["a", 1], fields.Raw, 1, 1, ["1", 2]),
         (Color, fields.Enum, "blue", Color.BLUE, ["BLUE", 1]),
         (Level, fields.Enum, 2, Level.HIGH, ["HIGH", 3]),
@@ -399,6 +403,17 @@ def test_missing_annotation_is_refused() -> None:
 
     with pytest.raises(TypeError, match=r"parameter 'unit' of function .*fn has no type annotation"):
         tool(fn)
+
+
+def test_an_unbound_method_gets_a_hint() -> None:
+    class Service:
+        def lookup(self, city: str) -> str:
+            return city
+
+    with pytest.raises(TypeError, match=r"parameter 'self' .* decorate a module-level function or a bound method"):
+        tool(Service.lookup)
+    bound = tool(Service().lookup)
+    assert list(bound.json_schema["properties"]) == ["city"] and bound.invoke({"city": "Oslo"}) == "Oslo"
 
 
 def test_positional_only_is_refused() -> None:

@@ -345,12 +345,14 @@ VALID: list[dict[str, Any]] = [
     {"place": {"city": "Oslo", "country": None}, "nights": 3, "unit": "F", "tags": ["a"], "note": "short",
      "mode": "cheap"},
     {"place": {"city": "Oslo"}, "nights": 2, "tags": None},
+    {"place": {"city": "Oslo"}, "nights": 2.0},  # an integer in JSON Schema, loaded as 2
 ]
 INVALID: list[dict[str, Any]] = [
     {},
     {"nights": 1},
     {"place": {"city": "Oslo"}, "nights": 0},
     {"place": {"city": "Oslo"}, "nights": "2"},
+    {"place": {"city": "Oslo"}, "nights": 1.5},
     {"place": {"city": "Oslo"}, "nights": True},
     {"place": {"city": "Oslo"}, "nights": 1, "unit": "K"},
     {"place": {"city": "Oslo"}, "nights": 1, "tags": [1]},
