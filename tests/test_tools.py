@@ -6,11 +6,14 @@ import dataclasses
 import datetime as dt
 import enum
 import json
+import uuid
 from collections.abc import Iterator
 from typing import Annotated, Any, Literal
 
 import jsonschema  # type: ignore[import-untyped]
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from marshmallow import Schema, fields, post_load, validate
 from reactivex import operators as ops
 
@@ -430,6 +433,54 @@ def test_scalar_kinds_agree_with_the_format_checking_validator(document: dict[st
     validator = jsonschema.Draft202012Validator(parameters, format_checker=checker)
     assert validator.is_valid(document) is valid
     assert accepted(measure, document) is valid
+
+
+@tool
+def kitchen_sink(
+    n: int,
+    x: float,
+    flag: bool,
+    name: str,
+    mode: Literal["a", "b"],
+    unit: Unit,
+    ids: list[int],
+    span: tuple[int, str],
+    weights: dict[str, float],
+    place: Place,
+    day: dt.date,
+    key: uuid.UUID,
+    level: Literal[1, 2] = 1,
+    note: str | None = None,
+) -> None:
+    """Every kind of parameter at once."""
+
+
+SINK_BASE = {
+    "n": 1, "x": 1.5, "flag": True, "name": "n", "mode": "a", "unit": "C", "ids": [1], "span": [1, "a"],
+    "weights": {"a": 1.0}, "place": {"city": "Oslo"}, "day": "2024-05-01",
+    "key": "12345678-1234-5678-1234-567812345678",
+}  # a valid document; the test replaces one key at a time
+JSON_VALUES = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=5)
+    | st.sampled_from(["a", "b", "C", "F", "2024-05-01", "2024-02-30", SINK_BASE["key"]]),
+    lambda inner: st.lists(inner, max_size=3)
+    | st.dictionaries(st.sampled_from(["city", "country", "a"]), inner, max_size=3),
+    max_leaves=6,
+)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.sampled_from([*SINK_BASE, "level", "note", "extra"]), JSON_VALUES)
+def test_random_arguments_get_the_same_verdict_from_both(key: str, value: Any) -> None:
+    parameters = kitchen_sink.to_dict()["function"]["parameters"]
+    checker = jsonschema.Draft202012Validator.FORMAT_CHECKER
+    validator = jsonschema.Draft202012Validator(parameters, format_checker=checker)
+    document = {**SINK_BASE, key: value}
+    assert accepted(kitchen_sink, document) is validator.is_valid(document)
 
 
 # -- loopback ------------------------------------------------------------------------
