@@ -20,7 +20,7 @@ import json
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from decimal import Decimal
+from decimal import Decimal, localcontext
 from typing import Any
 
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate
@@ -44,6 +44,7 @@ log = logging.getLogger("openrouter_rx")
 
 _ZERO = Decimal(0)
 _MILLION = Decimal(1_000_000)
+_PRECISION = 60
 VARIABLE_PRICE = Decimal(-1)
 """The price OpenRouter sends (``"-1"``) when it cannot state one in advance (router models)."""
 
@@ -62,7 +63,7 @@ def _price_or(value: Any, default: Decimal) -> Decimal:
 def _tidy(value: Decimal) -> Decimal:
     """``value`` without trailing zeros (``0.01000000`` -> ``0.01``), integers without an exponent."""
     tidy = value.normalize()
-    if tidy == tidy.to_integral_value() and tidy.adjusted() < 28:  # quantize fails beyond the precision
+    if tidy == tidy.to_integral_value() and tidy.adjusted() < 28:  # quantize fails beyond the default precision
         return tidy.quantize(Decimal(1))
     return tidy
 
@@ -140,7 +141,9 @@ class Pricing:
           convention as OpenAI's ``completion_tokens_details``);
         * plus the ``request`` fee.
 
-        The result has no trailing zeros (``Decimal("0.01")``, not ``Decimal("0.01000000")``).
+        Computed with 60 significant digits whatever the current decimal context says (exact for
+        any real price and token count); the result has no trailing zeros (``Decimal("0.01")``,
+        not ``Decimal("0.01000000")``).
 
         Image, audio and web-search charges are not included (the usage does not count them), nor
         discounts OpenRouter or the provider apply: prefer ``usage.cost`` when it was sent.
@@ -159,14 +162,15 @@ class Pricing:
         completion_tokens = max(usage.completion_tokens, 0)
         reasoning = min(max(usage.reasoning_tokens, 0), completion_tokens)
         reasoning_price = self.internal_reasoning if self.internal_reasoning > 0 else self.completion
-        return _tidy(
-            fresh * self.prompt
-            + cached * read_price
-            + written * write_price
-            + (completion_tokens - reasoning) * self.completion
-            + reasoning * reasoning_price
-            + self.request
-        )
+        with localcontext(prec=_PRECISION):  # exact whatever precision the caller's context has
+            return _tidy(
+                fresh * self.prompt
+                + cached * read_price
+                + written * write_price
+                + (completion_tokens - reasoning) * self.completion
+                + reasoning * reasoning_price
+                + self.request
+            )
 
     def per_million(self) -> dict[str, Decimal]:
         """The per-token prices in USD per million tokens, for display (``{"prompt": Decimal("0.15"), ...}``).
@@ -335,7 +339,7 @@ class ModelEntrySchema(_Lenient):
 class ModelsBodySchema(_Lenient):
     """The body of ``GET /models``: ``{"data": [...]}`` (entries checked one by one)."""
 
-    data = fields.List(fields.Raw(), required=True)
+    data = fields.List(fields.Raw(allow_none=True), required=True)  # a null entry is skipped, not fatal
 
 
 _BODY_SCHEMA = ModelsBodySchema()

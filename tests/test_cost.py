@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import json
 import threading
-from decimal import Decimal
+from decimal import Decimal, localcontext
+from fractions import Fraction
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from reactivex import operators as ops
 from support import WAIT
 
@@ -281,3 +284,55 @@ def test_track_usage_with_pricing_for_over_loopback(fake_openrouter: FakeOpenRou
         pricing = client.pricing_for("openai/gpt-4o-mini")
         assert pricing is not None
         assert [r.path for r in fake_openrouter.requests] == ["/api/v1/models", "/api/v1/chat/completions"]
+
+
+# -- properties -------------------------------------------------------------------------------------
+
+PROPERTY = settings(max_examples=150, deadline=None, derandomize=True, database=None)
+PRICES = st.decimals(min_value=0, max_value=Decimal("0.001"), places=10, allow_nan=False, allow_infinity=False)
+TOKENS = st.integers(min_value=0, max_value=2_000_000)
+
+
+@PROPERTY
+@given(
+    prices=st.tuples(PRICES, PRICES, PRICES, PRICES, st.none() | PRICES, st.none() | PRICES),
+    tokens=st.tuples(TOKENS, TOKENS, TOKENS, TOKENS, TOKENS),
+)
+def test_cost_matches_a_rational_oracle(
+    prices: tuple[Decimal, Decimal, Decimal, Decimal, Decimal | None, Decimal | None],
+    tokens: tuple[int, int, int, int, int],
+) -> None:
+    prompt, completion, request, reasoning_price, read, write = prices
+    prompt_tokens, completion_tokens, cached, reasoning, written = tokens
+    pricing = Pricing(
+        prompt=prompt,
+        completion=completion,
+        request=request,
+        internal_reasoning=reasoning_price,
+        input_cache_read=read,
+        input_cache_write=write,
+    )
+    measured = usage(prompt_tokens, completion_tokens, cached=cached, reasoning=reasoning, cache_write=written)
+    # the oracle: exact fractions, counts clamped into what the prompt and completion hold
+    cached_n = min(cached, prompt_tokens)
+    written_n = min(written, prompt_tokens - cached_n)
+    reasoning_n = min(reasoning, completion_tokens)
+    f = Fraction
+    expected = (
+        (prompt_tokens - cached_n - written_n) * f(prompt)
+        + cached_n * f(read if read is not None else prompt)
+        + written_n * f(write if write is not None else prompt)
+        + (completion_tokens - reasoning_n) * f(completion)
+        + reasoning_n * f(reasoning_price if reasoning_price > 0 else completion)
+        + f(request)
+    )
+    cost = pricing.cost(measured)
+    assert Fraction(cost) == expected and cost >= 0
+    assert cost == cost.normalize() or cost == cost.to_integral_value()  # no trailing zeros
+
+
+def test_cost_is_exact_under_a_low_precision_context() -> None:
+    price = Pricing(prompt=D("0.0000003833"), completion=D("0.0000012345"))
+    with localcontext(prec=4):
+        cost = price.cost(usage(123_457, 98_765))
+    assert cost == D("0.0473210681") + D("0.1219253925")

@@ -16,6 +16,8 @@ from typing import Any
 
 import pytest
 import reactivex
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from reactivex import operators as ops
 from reactivex.scheduler import CurrentThreadScheduler
 from support import WAIT, Sink, outcome, recorded_root
@@ -372,7 +374,8 @@ def test_model_info_hit_and_miss(fake_openrouter: FakeOpenRouter, client: orx.Cl
 
 def test_pricing_for_reads_the_cache_only(fake_openrouter: FakeOpenRouter, client: orx.Client) -> None:
     assert client.pricing_for("openai/gpt-4o-mini") is None
-    assert fake_openrouter.requests == []  # never fetches
+    client.models(), client.model_info("openai/gpt-4o-mini")  # cold: nothing is sent before subscribe
+    assert fake_openrouter.requests == []  # pricing_for never fetches
     run_list(client.models())
     pricing = client.pricing_for("openai/gpt-4o-mini")
     assert pricing is not None and pricing.completion == Decimal("0.0000006")
@@ -401,3 +404,38 @@ def test_catalog_on_its_own() -> None:
     assert ids(run_list(catalog.models())) == ["a/one", "b/two"]
     assert ids(run_list(catalog.models())) == ["a/one", "b/two"] and len(fetched) == 1
     assert catalog.get("b/two") is not None and "cached=2" in repr(catalog)
+
+
+# -- robustness ---------------------------------------------------------------------------------------
+
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=True) | st.text(max_size=8),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner, max_size=3),
+    max_leaves=12,
+)
+FIELDS = [
+    "id", "name", "created", "description", "context_length", "architecture", "pricing",
+    "top_provider", "supported_parameters", "canonical_slug",
+]  # fmt: skip
+ENTRY = st.fixed_dictionaries(
+    {},
+    optional={
+        **{name: JSON for name in FIELDS},
+        "id": st.text(min_size=1, max_size=8) | JSON,
+        "pricing": st.dictionaries(st.sampled_from(["prompt", "completion", "request", "input_cache_read"]), JSON),
+        "supported_parameters": st.lists(st.text(max_size=6) | JSON, max_size=3),
+    },
+)
+
+
+@settings(max_examples=100, deadline=None, derandomize=True, database=None)
+@given(entries=st.lists(ENTRY | JSON, max_size=6))
+def test_odd_entries_never_break_the_list(entries: list[Any]) -> None:
+    models = parse_models({"data": entries})  # malformed entries are skipped, never raised
+    listed = [e["id"] for e in entries if isinstance(e, dict) and isinstance(e.get("id"), str) and e["id"]]
+    assert {model.id for model in models} <= set(listed)
+    for entry in entries:
+        if isinstance(entry, dict) and isinstance(entry.get("id"), str) and entry["id"]:
+            model = Model.from_dict(entry)  # tolerant: any odd field takes its default
+            assert model.id == entry["id"] and all(isinstance(p, str) for p in model.supported_parameters)
+            assert isinstance(model.pricing.prompt, Decimal) and model.pricing.prompt.is_finite()
