@@ -97,6 +97,18 @@ def _options_key(schema: Schema, unknown: str | None) -> _Key:
     )
 
 
+def _class_options_key(cls: type[Schema]) -> _Key:
+    """What :func:`_options_key` gives for ``cls()``, without building the instance."""
+    opts = cls.opts
+    return (
+        None,
+        tuple(sorted(set(opts.exclude))),
+        tuple(sorted(set(opts.load_only))),
+        tuple(sorted(set(opts.dump_only))),
+        opts.unknown,
+    )
+
+
 def _load_fields(schema: Schema) -> list[tuple[str, fields.Field[Any]]]:
     """The loading fields, in declaration order (``only`` does not reorder them)."""
     loading = schema.load_fields
@@ -215,20 +227,25 @@ def to_json_schema(schema: type[Schema] | Schema, *, strict: bool = False) -> di
             wrap it in an object schema with a ``Nested(..., many=True)`` field).
         TypeError: ``schema`` is not a marshmallow schema.
     """
-    instance = _instance(schema)
-    cls = type(instance)
-    if instance.many:
-        raise SchemaConversionError(
-            f"{cls.__name__}: a many=True schema is a JSON array; the root must be an object "
-            "(wrap it: a schema with one fields.Nested(..., many=True) field)"
-        )
+    if isinstance(schema, Schema):
+        cls, options = type(schema), _options_key(schema, None)
+    elif isinstance(schema, type) and issubclass(schema, Schema):
+        cls, options = schema, _class_options_key(schema)
+    else:
+        raise TypeError(f"expected a marshmallow Schema class or instance, got {type(schema).__name__}")
+    key = (*options, strict)
     cacheable = cls.__init__ is Schema.__init__
-    key = (*_options_key(instance, None), strict)
     if cacheable:
         with _cache_lock:
             cached = _cache.get(cls, {}).get(key)
         if cached is not None:
             return _copy(cached)  # type: ignore[no-any-return]
+    instance = _instance(schema)
+    if instance.many:
+        raise SchemaConversionError(
+            f"{cls.__name__}: a many=True schema is a JSON array; the root must be an object "
+            "(wrap it: a schema with one fields.Nested(..., many=True) field)"
+        )
     result = _Converter(instance, strict=strict).convert(instance)
     if cacheable:
         with _cache_lock:

@@ -474,6 +474,26 @@ def test_cache_returns_fresh_copies() -> None:
     assert to_json_schema(Point, strict=True) != POINT
 
 
+def test_class_and_instance_share_the_cache_correctly() -> None:
+    class Configured(Schema):
+        class Meta:
+            exclude = ("b",)
+            dump_only = ("c",)
+            unknown = EXCLUDE
+
+        a = fields.String()
+        b = fields.String()
+        c = fields.String()
+        d = fields.String()
+
+    from_class = to_json_schema(Configured)  # keyed from Meta, without an instance
+    assert from_class == {"type": "object", "properties": {"a": {"type": "string"}, "d": {"type": "string"}}}
+    assert to_json_schema(Configured()) == from_class
+    assert list(to_json_schema(Configured(exclude=("a",)))["properties"]) == ["d"]
+    assert to_json_schema(Configured(unknown=RAISE))["additionalProperties"] is False
+    assert to_json_schema(Configured) == from_class
+
+
 def test_schema_with_own_init_is_not_cached() -> None:
     class Dynamic(Schema):
         def __init__(self, extra: str = "", **kwargs: Any) -> None:
