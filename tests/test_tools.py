@@ -460,20 +460,24 @@ SINK_BASE = {
     "weights": {"a": 1.0}, "place": {"city": "Oslo"}, "day": "2024-05-01",
     "key": "12345678-1234-5678-1234-567812345678",
 }  # a valid document; the test replaces one key at a time
-JSON_VALUES = st.recursive(
-    st.none()
+TRICKY = [0, 1, 2.0, "1", "1.5", "true", "a", "b", "C", "F", "2024-05-01", "2024-02-30", SINK_BASE["key"]]
+JSON_SCALARS = (
+    st.sampled_from(TRICKY)
+    | st.none()
     | st.booleans()
     | st.integers()
     | st.floats(allow_nan=False, allow_infinity=False)
     | st.text(max_size=5)
-    | st.sampled_from(["a", "b", "C", "F", "2024-05-01", "2024-02-30", SINK_BASE["key"]]),
+)
+JSON_VALUES = JSON_SCALARS | st.recursive(
+    JSON_SCALARS,
     lambda inner: st.lists(inner, max_size=3)
     | st.dictionaries(st.sampled_from(["city", "country", "a"]), inner, max_size=3),
     max_leaves=6,
 )
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.sampled_from([*SINK_BASE, "level", "note", "extra"]), JSON_VALUES)
 def test_random_arguments_get_the_same_verdict_from_both(key: str, value: Any) -> None:
     parameters = kitchen_sink.to_dict()["function"]["parameters"]
