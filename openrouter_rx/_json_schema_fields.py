@@ -3,8 +3,9 @@
 One function per field kind, found by walking the field class's MRO (so a custom
 ``class Slug(fields.String)`` converts as a string); the validators, nullability,
 annotations, default and the ``metadata={"json_schema": {...}}`` override are then
-applied in that order by :func:`~openrouter_rx._json_schema_keywords.field_schema`. Objects (nested schemas) and the
-recursion bookkeeping belong to the caller, reached through :class:`Context`.
+applied in that order by :func:`~openrouter_rx._json_schema_keywords.field_schema`.
+Objects (nested schemas) and the recursion bookkeeping belong to the caller, reached
+through :class:`Context`.
 """
 
 from __future__ import annotations
@@ -44,21 +45,22 @@ class Context(Protocol):
         """The object schema of a nested schema, or a ``$ref`` to it when recursive."""
 
 
-class _NotJSON(Exception):
-    """A Python value has no JSON form."""
-
-
 def plain(value: Any) -> Any:
-    """``value`` as plain JSON data (Decimal → number, date → ISO string, ...), or _NotJSON."""
-    if value is None or isinstance(value, bool | str):
-        return value
+    """``value`` as plain JSON data: Enum → its value, Decimal → number, date/time → ISO
+    string, UUID → string, tuple → list.
+
+    Raises:
+        ValueError: the value has no JSON form (an object, NaN, a dict with non-string keys).
+    """
     if isinstance(value, enum.Enum):
         return plain(value.value)
+    if value is None or isinstance(value, bool | str):
+        return value
     if isinstance(value, int):
         return int(value)
     if isinstance(value, float | decimal.Decimal):
         if not math.isfinite(value):
-            raise _NotJSON
+            raise ValueError(f"{value!r} has no JSON form")
         if isinstance(value, decimal.Decimal) and value == value.to_integral_value():
             return int(value)
         return float(value)
@@ -70,7 +72,7 @@ def plain(value: Any) -> Any:
         return [plain(item) for item in value]
     if isinstance(value, Mapping) and all(isinstance(key, str) for key in value):
         return {key: plain(item) for key, item in value.items()}
-    raise _NotJSON
+    raise ValueError(f"{value!r} has no JSON form")
 
 
 def json_value(field: fields.Field[Any] | None, value: Any) -> Any:
@@ -84,10 +86,7 @@ def json_value(field: fields.Field[Any] | None, value: Any) -> Any:
             value = field._serialize(value, None, None)
         except Exception:  # a value the field cannot dump is used as it is
             pass
-    try:
-        return plain(value)
-    except _NotJSON:
-        raise ValueError(f"{value!r} has no JSON form") from None
+    return plain(value)
 
 
 def _json_type(value: Any) -> str:
@@ -126,13 +125,6 @@ def _raw(field: Any, ctx: Context, path: str) -> Node:
     if ctx.strict:
         raise _error(path, "fields.Raw has no strict-mode form (strict schemas need a type)")
     return {}
-
-
-def _string_format(fmt: str) -> Callable[[Any, Context, str], Node]:
-    def convert(field: Any, ctx: Context, path: str) -> Node:
-        return {"type": "string", "format": fmt}
-
-    return convert
 
 
 def _url(field: Any, ctx: Context, path: str) -> Node:
@@ -179,7 +171,9 @@ def _constant(field: Any, ctx: Context, path: str) -> Node:
         value = json_value(None, field.constant)
     except ValueError as exc:
         raise _error(path, f"constant {exc}") from None
-    return {"type": _json_type(value), "enum" if ctx.strict else "const": [value] if ctx.strict else value}
+    if ctx.strict:
+        return {"type": _json_type(value), "enum": [value]}  # strict mode: no const
+    return {"type": _json_type(value), "const": value}
 
 
 def _list(field: Any, ctx: Context, path: str) -> Node:
@@ -236,8 +230,8 @@ def _fixed(node: Node) -> Callable[[Any, Context, str], Node]:
 _HANDLERS: dict[type, Callable[[Any, Context, str], Node]] = {
     fields.Raw: _raw,
     fields.String: _fixed({"type": "string"}),
-    fields.UUID: _string_format("uuid"),
-    fields.Email: _string_format("email"),
+    fields.UUID: _fixed({"type": "string", "format": "uuid"}),
+    fields.Email: _fixed({"type": "string", "format": "email"}),
     fields.Url: _url,
     fields.Number: _fixed({"type": "number"}),
     fields.Integer: _fixed({"type": "integer"}),
@@ -249,8 +243,8 @@ _HANDLERS: dict[type, Callable[[Any, Context, str], Node]] = {
     fields.Time: _temporal("time"),
     fields.TimeDelta: _fixed({"type": "number"}),
     fields.IP: _fixed({"type": "string"}),
-    fields.IPv4: _string_format("ipv4"),
-    fields.IPv6: _string_format("ipv6"),
+    fields.IPv4: _fixed({"type": "string", "format": "ipv4"}),
+    fields.IPv6: _fixed({"type": "string", "format": "ipv6"}),
     fields.IPInterface: _fixed({"type": "string"}),
     fields.Enum: _enum,
     fields.Constant: _constant,

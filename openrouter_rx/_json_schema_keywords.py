@@ -45,7 +45,10 @@ def _tighten(node: Node, key: str, value: Any, *, larger: bool) -> None:
 def _bound(value: Any) -> int | float | None:
     if isinstance(value, bool) or not isinstance(value, int | float | decimal.Decimal):
         return None  # a date or another comparable: no JSON Schema keyword
-    number = plain(value)
+    try:
+        number = plain(value)
+    except ValueError:
+        return None  # infinite: no bound
     return number if isinstance(number, int | float) else None
 
 

@@ -282,6 +282,7 @@ def test_range() -> None:
         "type": "number",
         "minimum": 0.5,
     }
+    assert prop(fields.Float(validate=validate.Range(min=float("-inf"), max=2))) == {"type": "number", "maximum": 2}
     two = validate.And(validate.Range(min=1, max=10), validate.Range(min=3, max=20))  # the tighter bounds win
     assert prop(fields.Integer(validate=two)) == {"type": "integer", "minimum": 3, "maximum": 10}
     # a Range on dates has no JSON Schema keyword: left to marshmallow
