@@ -13,7 +13,7 @@
 
 import logging as _logging
 
-from . import errors, operators
+from . import errors, json_schema, operators
 from ._accumulator import ResponseAccumulator, ToolCallTracker
 from ._version import __version__
 from .chunk import Chunk, ChunkChoice, Delta, ToolCallDelta, Usage
@@ -31,6 +31,7 @@ from .errors import (
     InsecureTransportError,
     InsufficientCreditsError,
     InvalidHeaderError,
+    MaxTurnsError,
     ModerationError,
     NotFoundError,
     OpenRouterError,
@@ -39,10 +40,10 @@ from .errors import (
     ProtocolError,
     RateLimitError,
     RequestTimeoutError,
+    SchemaConversionError,
     ServerError,
     ServiceUnavailableError,
     StreamError,
-    SchemaConversionError,
     StructuredOutputError,
     ToolArgumentsError,
     TotalTimeout,
@@ -50,8 +51,23 @@ from .errors import (
     UnknownToolError,
     UnprocessableEntityError,
 )
+from .healer import Healer
+from .json_schema import load_data, schema_name, to_json_schema
 from .metrics import StreamMetrics
+from .models import Model, Pricing
 from .response import Response, ResponseChoice, ToolCall
+from .structured import HealAttempt, JSONFormat, ResponseFormat
+from .tool_loop import (
+    LoopFinished,
+    ToolCallRequested,
+    ToolCallResult,
+    ToolLoopEvent,
+    TurnChunk,
+    TurnFinished,
+    TurnStarted,
+    tool_loop,
+)
+from .tools import Tool, tool
 from .usage import UNKNOWN_MODEL, UsageTotals, UsageTracker
 
 # A library logs, the application decides where logs go (no "No handlers" fallback to stderr).
@@ -75,6 +91,26 @@ __all__ = [
     "ResponseChoice",
     "ToolCall",
     "StreamMetrics",
+    "Tool",
+    "tool",
+    "tool_loop",
+    "ToolLoopEvent",
+    "TurnStarted",
+    "TurnChunk",
+    "TurnFinished",
+    "ToolCallRequested",
+    "ToolCallResult",
+    "LoopFinished",
+    "ResponseFormat",
+    "JSONFormat",
+    "HealAttempt",
+    "Healer",
+    "Model",
+    "Pricing",
+    "to_json_schema",
+    "load_data",
+    "schema_name",
+    "json_schema",
     "UsageTracker",
     "UsageTotals",
     "UNKNOWN_MODEL",
@@ -105,6 +141,7 @@ __all__ = [
     "TotalTimeout",
     "ToolArgumentsError",
     "UnknownToolError",
+    "MaxTurnsError",
     "StructuredOutputError",
     "SchemaConversionError",
     "InsecureTransportError",

@@ -32,24 +32,39 @@ class ChunkStream(Observable[Chunk]):
         self,
         subscribe: Subscribe,
         non_streaming: Callable[[], Observable[Response]],
+        finish: Callable[[Response], Response] | None = None,
     ) -> None:
         super().__init__(subscribe)
         self._non_streaming = non_streaming
+        self._finish = finish
 
     @classmethod
-    def of(cls, chunks: Observable[Chunk], non_streaming: Callable[[], Observable[Response]]) -> ChunkStream:
-        """Wrap an observable of chunks together with the way to make its request unstreamed."""
+    def of(
+        cls,
+        chunks: Observable[Chunk],
+        non_streaming: Callable[[], Observable[Response]],
+        finish: Callable[[Response], Response] | None = None,
+    ) -> ChunkStream:
+        """Wrap an observable of chunks together with the way to make its request unstreamed
+        (and, optionally, how to complete a Response built from it: see :meth:`finish_response`)."""
 
         def subscribe(
             observer: abc.ObserverBase[Chunk], scheduler: abc.SchedulerBase | None = None
         ) -> abc.DisposableBase:
             return chunks.subscribe(observer, scheduler=scheduler)
 
-        return cls(subscribe, non_streaming)
+        return cls(subscribe, non_streaming, finish)
 
     def non_streaming(self) -> Observable[Response]:
         """A cold observable of the same request sent with ``stream: false`` (one Response)."""
         return self._non_streaming()
+
+    def finish_response(self, response: Response) -> Response:
+        """``response`` (built from this stream's chunks) with what the request knows added:
+        its ``response_format`` (so ``response.structured_output`` works) and the model's
+        pricing when the client has it cached (so ``cost_estimate`` works without usage.cost).
+        ``accumulate``/``snapshots`` call this; it never does I/O."""
+        return self._finish(response) if self._finish is not None else response
 
 
 def same_request(source: Observable[Any], subscribe: Subscribe) -> Observable[Chunk]:
@@ -57,5 +72,5 @@ def same_request(source: Observable[Any], subscribe: Subscribe) -> Observable[Ch
     ``source`` when ``source`` is one (so pass-through operators keep the fallback working),
     else a plain ``Observable``. No extra forwarding layer either way."""
     if isinstance(source, ChunkStream):
-        return ChunkStream(subscribe, source.non_streaming)
+        return ChunkStream(subscribe, source.non_streaming, source._finish)
     return Observable(subscribe)

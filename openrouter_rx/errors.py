@@ -379,7 +379,9 @@ class MaxTurnsError(OpenRouterError):
         turns: how many turns were run.
     """
 
-    def __init__(self, message: str, *, messages: list[dict[str, Any]], turns: int, partial: Response | None = None) -> None:
+    def __init__(
+        self, message: str, *, messages: list[dict[str, Any]], turns: int, partial: Response | None = None
+    ) -> None:
         super().__init__(message, partial=partial)
         self.messages = messages
         self.turns = turns

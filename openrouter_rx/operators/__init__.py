@@ -20,7 +20,9 @@ from ._content import content, reasoning
 from ._fallback import fallback_to_non_streaming, should_fall_back
 from ._idle_timeout import idle_timeout
 from ._meter import meter
+from ._partial_json import partial_json
 from ._retry import is_retryable, retry_with_backoff
+from ._structured_output import structured_output
 from ._tool_calls import tool_call_deltas, tool_calls
 from ._track_usage import track_usage
 
@@ -38,4 +40,6 @@ __all__ = [
     "meter",
     "track_usage",
     "idle_timeout",
+    "partial_json",
+    "structured_output",
 ]

@@ -8,6 +8,7 @@ from reactivex import Observable, abc
 
 from .._accumulator import ResponseAccumulator
 from ..chunk import Chunk
+from ..chunk_stream import ChunkStream
 from ..response import Response
 from ._common import attach_partial, clock_of, complete_with, has_output, now_seconds
 
@@ -18,6 +19,8 @@ def _fold(
     emit_every_chunk: bool, scheduler: abc.SchedulerBase | None
 ) -> Callable[[Observable[Chunk]], Observable[Response]]:
     def operator(source: Observable[Chunk]) -> Observable[Response]:
+        finish = source.finish_response if isinstance(source, ChunkStream) else None
+
         def subscribe(
             observer: abc.ObserverBase[Response], subscribe_scheduler: abc.SchedulerBase | None = None
         ) -> abc.DisposableBase:
@@ -27,7 +30,8 @@ def _fold(
             first_output: float | None = None
 
             def current() -> Response:
-                return acc.response(response_time=now_seconds(clock) - started, time_to_first_token=first_output)
+                response = acc.response(response_time=now_seconds(clock) - started, time_to_first_token=first_output)
+                return finish(response) if finish is not None else response
 
             def on_next(chunk: Chunk) -> None:
                 nonlocal first_output

@@ -1,0 +1,285 @@
+"""``tool_loop``: stream, run the tools the model asks for, answer, and ask again, as one observable.
+
+::
+
+    @orx.tool
+    def get_weather(city: str, unit: Literal["C", "F"] = "C") -> dict:
+        \"\"\"Current weather for a city.\"\"\"
+        return {"city": city, "temperature": 21, "unit": unit}
+
+    events = orx.tool_loop(client, "Weather in Oslo?", tools=[get_weather], max_turns=4)
+    final = events.pipe(ops.filter(lambda e: isinstance(e, orx.LoopFinished))).run()
+    print(final.response.content)
+
+Each turn streams one request (its chunks are :class:`TurnChunk` events), then each tool call is
+validated by its tool (:class:`ToolCallRequested`) and run (:class:`ToolCallResult`), the
+assistant message and the tool results are appended to the conversation, and the next turn
+starts. The loop ends with :class:`LoopFinished` when a turn asks for no tool, or with
+:class:`~openrouter_rx.errors.MaxTurnsError` when ``max_turns`` turns still asked for tools.
+
+A handler that raises, arguments that fail the tool's schema and a call to an unknown tool do
+not end the loop: the model receives a tool result ``{"error": {...}}`` saying what went wrong,
+so it can correct itself; the event carries the exception. Request errors (HTTP, stream,
+timeouts) end the loop with the typed error, ``err.partial`` holding the turn's partial response.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import reactivex
+from reactivex import Observable, abc
+from reactivex import operators as ops
+
+from ._toolset import ToolSet
+from .chunk import Chunk
+from .errors import MaxTurnsError, ToolArgumentsError
+from .operators import accumulate
+from .response import Response, ToolCall
+
+if TYPE_CHECKING:
+    from .client import Client
+
+__all__ = [
+    "LoopFinished",
+    "ToolCallRequested",
+    "ToolCallResult",
+    "ToolLoopEvent",
+    "TurnChunk",
+    "TurnFinished",
+    "TurnStarted",
+    "tool_loop",
+]
+
+_log = logging.getLogger("openrouter_rx")
+
+
+@dataclass(frozen=True)
+class ToolLoopEvent:
+    """Base of every event a :func:`tool_loop` emits; ``turn`` counts from 1."""
+
+    turn: int
+
+
+@dataclass(frozen=True)
+class TurnStarted(ToolLoopEvent):
+    """A turn's request is about to be sent with ``messages``."""
+
+    messages: tuple[Mapping[str, Any], ...]
+
+
+@dataclass(frozen=True)
+class TurnChunk(ToolLoopEvent):
+    """One streamed chunk of the turn."""
+
+    chunk: Chunk
+
+
+@dataclass(frozen=True)
+class TurnFinished(ToolLoopEvent):
+    """The turn's stream completed: its whole response (with any tool calls)."""
+
+    response: Response
+
+
+@dataclass(frozen=True)
+class ToolCallRequested(ToolLoopEvent):
+    """The model asked for a tool. ``call.arguments`` is the data its schema loaded; ``error`` is
+    the :class:`~openrouter_rx.errors.ToolArgumentsError` (or ``UnknownToolError``) when the call
+    could not be validated (the tool is then not run)."""
+
+    call: ToolCall
+    error: ToolArgumentsError | None = None
+
+
+@dataclass(frozen=True)
+class ToolCallResult(ToolLoopEvent):
+    """A tool ran (or could not): ``value`` it returned, or the ``error``; ``message`` is the
+    ``role: tool`` message sent back to the model."""
+
+    call: ToolCall
+    value: Any
+    message: Mapping[str, Any]
+    error: Exception | None = None
+
+
+@dataclass(frozen=True)
+class LoopFinished(ToolLoopEvent):
+    """The model answered without asking for a tool: the final ``response`` and the whole
+    conversation (``messages``, ending with the final assistant message)."""
+
+    response: Response
+    messages: tuple[Mapping[str, Any], ...]
+
+
+@dataclass(frozen=True)
+class _Outcome:
+    value: Any = None
+    error: Exception | None = None
+
+
+def _error_content(error: Exception) -> str:
+    detail: dict[str, Any] = {"type": type(error).__name__, "message": str(error)}
+    if isinstance(error, ToolArgumentsError) and error.messages is not None:
+        detail["details"] = error.messages
+    return json.dumps({"error": detail}, default=str)
+
+
+def _call_handler(handler: Callable[..., Any], call: ToolCall) -> Any:
+    if call.tool is not None and handler is call.tool.function:
+        return call.tool.invoke(call.arguments)  # the tool maps data keys back to parameter names
+    arguments = call.arguments
+    return handler(**arguments) if isinstance(arguments, Mapping) else handler(arguments)
+
+
+def _start_messages(messages: str | Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    if isinstance(messages, str):
+        return [{"role": "user", "content": messages}]
+    return [dict(message) for message in messages]
+
+
+def tool_loop(
+    client: Client,
+    messages: str | Sequence[Mapping[str, Any]],
+    *,
+    tools: Sequence[Any],
+    handlers: Mapping[str, Callable[..., Any]] | None = None,
+    max_turns: int = 8,
+    model: str | None = None,
+    per_turn: Callable[[Observable[Chunk]], Observable[Chunk]] | None = None,
+    scheduler: abc.SchedulerBase | None = None,
+    **params: Any,
+) -> Observable[ToolLoopEvent]:
+    """A cold observable of a whole tool-using conversation, turn after turn.
+
+    Args:
+        client: the :class:`~openrouter_rx.Client` that sends each turn (streamed).
+        messages: the conversation so far (a str is one user message); not modified.
+        tools: ``Tool`` objects, ``@tool`` functions or tool dicts, offered on every turn.
+        handlers: name → function run for that tool's calls; a ``@tool`` function is its own
+            handler. A mapping of arguments is passed as keyword arguments, anything else as one
+            argument. The return value is sent to the model (a str as is, anything else as JSON);
+            a handler may return an ``Observable`` (its last value is used), so slow tools can
+            run elsewhere. A handler that raises sends ``{"error": {...}}`` to the model.
+        max_turns: the most requests to send; reaching it while the model still calls tools is
+            a :class:`~openrouter_rx.errors.MaxTurnsError` carrying the conversation.
+        model: the model id (``None``: the client's default).
+        per_turn: an operator applied to each turn's chunks, e.g.
+            ``orx_ops.retry_with_backoff()``.
+        scheduler: passed to each ``client.stream``.
+        **params: any other request field (``tool_choice``, ``temperature``, ...), sent on every turn.
+
+    Marble (one tool call, two turns)::
+
+        turn 1 chunks:  -a-b-c|            (c finishes with finish_reason "tool_calls")
+        turn 2 chunks:          -d-e|
+        tool_loop:      S-A-B-(CFQR)S-D-E-(FL)|
+                        S TurnStarted, A..E TurnChunk, F TurnFinished, Q ToolCallRequested,
+                        R ToolCallResult, L LoopFinished
+
+    Raises (at call time):
+        ValueError: a tool has no handler, a handler names no offered tool, or ``max_turns < 1``.
+    """
+    if max_turns < 1:
+        raise ValueError(f"max_turns must be at least 1, not {max_turns}")
+    toolset = ToolSet(tools)
+    table = toolset.handlers(handlers)
+    missing = [name for name in toolset.names if name not in table]
+    if missing:
+        raise ValueError(
+            f"no handler for tool(s) {missing}: pass handlers={{name: function}} or use @orx.tool functions"
+        )
+    wire_tools = toolset.to_wire()
+    request: dict[str, Any] = dict(params)
+    if model is not None:
+        request["model"] = model
+    first = _start_messages(messages)
+
+    def run_call(turn: int, call: ToolCall, results: list[dict[str, Any]]) -> Observable[ToolLoopEvent]:
+        try:
+            checked, problem = toolset.validate(call), None
+        except ToolArgumentsError as exc:
+            checked, problem = call, exc
+            _log.warning("tool loop turn %d: %s", turn, exc)
+        requested: Observable[ToolLoopEvent] = reactivex.of(ToolCallRequested(turn, checked, problem))
+        outcome: Observable[_Outcome]
+        if problem is not None:
+            outcome = reactivex.of(_Outcome(error=problem))
+        else:
+            try:
+                value = _call_handler(table[checked.name or ""], checked)
+            except Exception as exc:
+                _log.warning("tool loop turn %d: tool %r raised %r", turn, checked.name, exc, exc_info=True)
+                value = None
+                outcome = reactivex.of(_Outcome(error=exc))
+            else:
+                if isinstance(value, Observable):
+                    outcome = value.pipe(
+                        ops.last_or_default(None),
+                        ops.map(lambda v: _Outcome(value=v)),
+                        ops.catch(lambda exc, _: reactivex.of(_Outcome(error=exc))),
+                    )
+                else:
+                    outcome = reactivex.of(_Outcome(value=value))
+
+        def to_event(result: _Outcome) -> ToolLoopEvent:
+            if result.error is not None:
+                content = _error_content(result.error)
+            else:
+                content = result.value if isinstance(result.value, str) else json.dumps(result.value, default=str)
+            message = checked.to_result_message(content)
+            results.append(message)
+            return ToolCallResult(turn, checked, result.value, message, result.error)
+
+        return reactivex.concat(requested, outcome.pipe(ops.map(to_event)))
+
+    def after(turn: int, conversation: list[dict[str, Any]], response: Response) -> Observable[ToolLoopEvent]:
+        assistant = response.to_message()
+        finished: Observable[ToolLoopEvent] = reactivex.of(TurnFinished(turn, response))
+        calls = response.tool_calls
+        if not calls:
+            done = LoopFinished(turn, response, tuple([*conversation, assistant]))
+            return reactivex.concat(finished, reactivex.of(done))
+        if turn >= max_turns:
+            error = MaxTurnsError(
+                f"the model still called tools after max_turns={max_turns} turns "
+                f"({', '.join(repr(c.name) for c in calls)}); err.messages has the conversation",
+                messages=[*conversation, assistant],
+                turns=turn,
+                partial=response,
+            )
+            return reactivex.concat(finished, reactivex.throw(error))
+        results: list[dict[str, Any]] = []
+        steps: list[Observable[ToolLoopEvent]] = [finished]
+        for call in calls:
+            steps.append(reactivex.defer(lambda _, call=call: run_call(turn, call, results)))  # type: ignore[misc]
+        steps.append(reactivex.defer(lambda _: run_turn(turn + 1, [*conversation, assistant, *results])))
+        return reactivex.concat(*steps)
+
+    def run_turn(turn: int, conversation: list[dict[str, Any]]) -> Observable[ToolLoopEvent]:
+        chunks: Observable[Chunk] = client.stream(
+            conversation, scheduler=scheduler, tools=wire_tools, **request
+        )
+        if per_turn is not None:
+            chunks = per_turn(chunks)
+
+        def to_event(chunk: Chunk) -> ToolLoopEvent:
+            return TurnChunk(turn, chunk)
+
+        def next_steps(response: Response) -> Observable[ToolLoopEvent]:
+            return after(turn, conversation, response)
+
+        def both(shared: Observable[Chunk]) -> Observable[ToolLoopEvent]:
+            live: Observable[ToolLoopEvent] = shared.pipe(ops.map(to_event))
+            responses: Observable[Response] = shared.pipe(accumulate())
+            rest: Observable[ToolLoopEvent] = responses.pipe(ops.flat_map(next_steps))
+            return reactivex.merge(live, rest)
+
+        started: Observable[ToolLoopEvent] = reactivex.of(TurnStarted(turn, tuple(conversation)))
+        return reactivex.concat(started, chunks.pipe(ops.publish(both)))
+
+    return reactivex.defer(lambda _: run_turn(1, list(first)))
