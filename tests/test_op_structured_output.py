@@ -98,6 +98,19 @@ def test_truncated_by_max_tokens_is_said_in_the_message() -> None:
     assert error.messages == {"population": ["Missing data for required field."]}
 
 
+def test_a_content_filter_stop_is_said_in_the_message() -> None:
+    run = run_texts('{"name": "Oslo"', finish("content_filter"))
+    assert isinstance(run.error, StructuredOutputError)
+    assert "content filter" in str(run.error)
+    assert "max_tokens" not in str(run.error)
+
+
+def test_a_plain_failure_gives_no_reason() -> None:
+    run = run_texts('{"name": "Oslo"}', finish("stop"))
+    assert isinstance(run.error, StructuredOutputError)
+    assert str(run.error).startswith("the reply does not match 'City'")
+
+
 def test_a_truncated_reply_that_repairs_to_valid_data_is_emitted() -> None:
     run = run_texts('{"population": 709037, "name": "Oslo', finish("length"))
     assert run.values == [OSLO]  # the cut string is kept as far as it came
@@ -243,6 +256,16 @@ def test_a_healer_error_is_passed_on_with_the_partial() -> None:
 
     run = run_texts("nope", operator=structured_output(City, heal=Broken()))
     assert isinstance(run.error, RuntimeError)
+    assert getattr(run.error, "partial", None) is not None
+
+
+def test_a_healer_raising_when_asked_is_an_error() -> None:
+    class Raising:
+        def heal(self, raw: str, fmt: JSONFormat, messages: Any) -> reactivex.Observable[HealAttempt]:
+            raise RuntimeError("cannot heal")
+
+    run = run_texts("nope", operator=structured_output(City, heal=Raising()))
+    assert isinstance(run.error, RuntimeError) and str(run.error) == "cannot heal"
     assert getattr(run.error, "partial", None) is not None
 
 

@@ -50,8 +50,11 @@ def _log(attempt: HealAttempt) -> None:
 
 
 def _reason(response: Response, choice: int) -> str:
-    if response.choice(choice).finish_reason == "length":
+    finish = response.choice(choice).finish_reason
+    if finish == "length":
         return "the reply was truncated by max_tokens (finish_reason 'length')"
+    if finish == "content_filter":
+        return "the reply was cut by a content filter (finish_reason 'content_filter')"
     return ""
 
 
@@ -132,12 +135,6 @@ def structured_output(
 
             def on_completed() -> None:
                 response = acc.response()
-                try:
-                    finish(response)
-                except Exception as error:  # a schema hook (post_load, a validator) raised something else
-                    fail(error, response)
-
-            def finish(response: Response) -> None:
                 picked = response.choice(choice)
                 text = picked.content
                 if picked.refusal:
@@ -146,7 +143,12 @@ def structured_output(
                     )
                     fail(error, response)
                     return
-                for attempt in form.attempts(text, repair=repair):
+                try:
+                    tried = form.attempts(text, repair=repair)
+                except Exception as error:  # a schema hook (post_load, a validator) raised something else
+                    fail(error, response)
+                    return
+                for attempt in tried:
                     if not record(attempt, response):
                         return
                     if attempt.ok:
@@ -155,9 +157,9 @@ def structured_output(
                 if heal is None:
                     fail(form.error(text, attempts, _reason(response, choice)), response)
                     return
-                start_healing(text, attempts[-1], response)
+                start_healing(heal, text, attempts[-1], response)
 
-            def start_healing(raw: str, last: HealAttempt, response: Response) -> None:
+            def start_healing(healer: SupportsHeal, raw: str, last: HealAttempt, response: Response) -> None:
                 done = False
 
                 def on_heal(attempt: HealAttempt) -> None:
@@ -178,9 +180,13 @@ def structured_output(
                     if not done:
                         fail(form.error(raw, attempts, _reason(response, choice)), response)
 
-                assert heal is not None
+                try:
+                    attempts_of_healer = healer.heal(last.text, form, last.messages)  # the repaired text, if any
+                except Exception as error:
+                    fail(error, response)
+                    return
                 subscribe_queued(
-                    heal.heal(last.text, form, last.messages),  # the repaired text, when there is one
+                    attempts_of_healer,
                     healing,
                     on_heal,
                     on_heal_error,
