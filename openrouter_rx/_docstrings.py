@@ -33,7 +33,7 @@ _GOOGLE_ANY_HEADER = re.compile(
     r"|yields?|raises|exceptions?|examples?|notes?|warnings?|see also|todo|references|methods)\s*:\s*$",
     re.IGNORECASE,
 )
-_GOOGLE_ENTRY = re.compile(r"^\*{0,2}(?P<name>[A-Za-z_]\w*)\s*(?:\([^)]*\))?\s*:(?P<text>.*)$")
+_GOOGLE_ENTRY = re.compile(r"^\*{0,2}(?P<name>[A-Za-z_]\w*)\s*(?:\((?:[^()]|\([^()]*\))*\))?\s*:(?P<text>.*)$")
 _SPHINX_FIELD = re.compile(r"^:(?P<kind>\w+)(?P<args>[^:]*):(?P<text>.*)$")
 _SPHINX_PARAM_KINDS = frozenset({"param", "parameter", "arg", "argument", "key", "keyword"})
 _NUMPY_PARAMS = frozenset({"parameters", "other parameters", "attributes"})

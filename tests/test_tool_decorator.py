@@ -147,6 +147,8 @@ def test_decorator_options() -> None:
         ("Summary.\n\n    Arguments:\n        *names: all of them.\n        **extra: more.\n", "Summary.",
          {"names": "all of them.", "extra": "more."}),
         ("Summary.\n\n    :param x: ex\n    :returns: nothing\n", "Summary.", {"x": "ex"}),
+        ("S.\n\n    Args:\n        pair (tuple(int, int)): two (a: b).\n        n (int, optional): count.\n", "S.",
+         {"pair": "two (a: b).", "n": "count."}),
         ("Summary.\n\n    Parameters\n    ----------\n    a, b : int\n        Both.\n", "Summary.",
          {"a": "Both.", "b": "Both."}),
         ("Summary.\n\n    Returns:\n        x: not a parameter.\n", "Summary.", {}),
@@ -155,8 +157,10 @@ def test_decorator_options() -> None:
         ("Summary.\n\n    Args:\n        x: the x.\n\n    Note:\n        y: not a parameter.\n", "Summary.",
          {"x": "the x."}),
     ],
-    ids=["none", "blank", "one-line", "no-gap", "stars", "sphinx-returns", "numpy-two-names", "returns-only", "colon",
-         "note"],
+    ids=[
+        "none", "blank", "one-line", "no-gap", "stars", "sphinx-returns", "nested-parens", "numpy-two-names",
+        "returns-only", "colon", "note",
+    ],
 )
 def test_docstring_shapes(text: str | None, summary: str, params: dict[str, str]) -> None:
     doc = parse_docstring(text)
