@@ -14,6 +14,8 @@ from decimal import Decimal
 from typing import Annotated, Any, Literal, NewType, Optional
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from marshmallow import Schema, ValidationError, fields, validate
 
 from openrouter_rx._docstrings import parse_docstring
@@ -503,3 +505,17 @@ def test_a_callable_object_is_read_through_its_call_method() -> None:
     greet = tool(name="greet")(Greeter())
     assert list(greet.json_schema["properties"]) == ["who"]
     assert greet.invoke(greet.load_arguments('{"who": "Ada"}')) == "hello Ada"
+
+
+DOC_PIECES = st.sampled_from(
+    ["Args:", "Returns:", "Parameters", "----------", ":param x:", ":param int y: why", "x (int): the x", "x : int",
+     "    ", "", "text: with colon", "*args: more", "(a)", "Note:", "a, b : str"]
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 8), DOC_PIECES | st.text(max_size=12)), max_size=12))
+def test_any_docstring_parses_to_one_line_texts(lines: list[tuple[int, str]]) -> None:
+    doc = parse_docstring("\n".join(" " * indent + text for indent, text in lines))
+    assert "\n" not in doc.summary and all("\n" not in text and text for text in doc.params.values())
+    assert all(name.isidentifier() for name in doc.params)
