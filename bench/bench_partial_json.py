@@ -3,8 +3,8 @@
 Run: ``python bench/bench_partial_json.py``. For JSON documents of about 1 KB,
 10 KB and 100 KB, streamed as content chunks of 20 bytes, it prints the time ``partial_json``
 takes for the whole stream, a plain ``json.loads`` of the final text, their ratio, the time per
-chunk and how many values were emitted, for the default (``min_growth=0.02``: documents over 4 KB
-are re-parsed after 2 % growth) and for ``min_growth=0`` (a re-parse on every chunk). Chunks are
+chunk and how many values were emitted, for the default (``min_growth=0.02``: documents over 8 KB
+are re-parsed after 2 % growth past 8 KB) and for ``min_growth=0`` (a re-parse on every chunk). Chunks are
 built once and the pipeline is subscribed synchronously over ``reactivex.from_iterable``, so
 only the operator's own work is measured (about 10 s, mostly the quadratic 100 KB run).
 Re-parsing the text so far on every chunk is quadratic (the ratio grows with the document); the

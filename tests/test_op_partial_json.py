@@ -261,9 +261,9 @@ def test_a_large_document_is_parsed_less_often_but_ends_exact() -> None:
     throttled = stream_values(text)
     every_chunk = stream_values(text, min_growth=0)
     assert throttled[-1] == every_chunk[-1] == document
-    assert len(throttled) < len(every_chunk) / 3
+    assert len(throttled) < len(every_chunk) * 0.6
     for value in throttled:
         assert prefix_consistent(value, document)
-    # below 4 KB every chunk is still parsed: the first values are the same either way
-    small = [v for v in every_chunk if len(json.dumps(v)) < 3000]
+    # up to 8 KB every chunk is still parsed: the first values are the same either way
+    small = [v for v in every_chunk if len(json.dumps(v)) < 7000]
     assert throttled[: len(small)] == small
