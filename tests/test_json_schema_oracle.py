@@ -23,7 +23,7 @@ from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate
 
 from openrouter_rx.json_schema import load_data, to_json_schema
 
-SETTINGS = settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+SETTINGS = settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 class Size(enum.Enum):
