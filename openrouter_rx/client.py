@@ -21,10 +21,12 @@ from urllib.parse import urlsplit
 import reactivex
 import requests
 from reactivex import abc
+from reactivex import operators as ops
 from reactivex.disposable import CompositeDisposable, Disposable
 from reactivex.scheduler import CurrentThreadScheduler, ImmediateScheduler, ThreadPoolScheduler, TrampolineScheduler
 
 from ._connections import Adapter
+from ._params import finisher, response_format_of, wire_value
 from ._reader import public_url
 from ._spec import RequestSpec, Secret, Timeout
 from ._transport import Exchange
@@ -68,16 +70,6 @@ def _normalize_messages(messages: Messages) -> list[dict[str, Any]]:
             )
         out.append(dict(message))
     return out
-
-
-def _to_wire(value: Any) -> Any:
-    """Objects that know their wire form (``to_dict()``) are converted, recursively."""
-    to_dict = getattr(value, "to_dict", None)
-    if callable(to_dict) and not isinstance(value, type):
-        return to_dict()
-    if isinstance(value, list | tuple):
-        return [_to_wire(item) for item in value]
-    return value
 
 
 class _Timed(abc.ObserverBase[Any]):
@@ -248,15 +240,15 @@ class Client:
     ) -> dict[str, Any]:
         """The JSON body for a request: every OpenRouter field passes through.
 
-        ``None`` values are dropped; objects with ``to_dict()`` (tools, response
-        formats) are converted.
+        ``None`` values are dropped; objects with ``to_dict()`` are converted; ``tools`` may hold
+        ``Tool`` objects and functions, ``response_format`` a marshmallow schema (see ``_params``).
         """
         body: dict[str, Any] = {"messages": _normalize_messages(messages)}
         if model is not None:
             body["model"] = model
         for name, value in params.items():
             if value is not None:
-                body[name] = _to_wire(value)
+                body[name] = wire_value(name, value)
         body["stream"] = streaming
         return body
 
@@ -365,7 +357,7 @@ class Client:
                 messages, model, scheduler=scheduler, timeout=timeout, extra_headers=extra_headers, **params
             )
 
-        return ChunkStream(subscribe, non_streaming)
+        return ChunkStream(subscribe, non_streaming, finisher(response_format_of(params), model, self.pricing_for))
 
     def complete(
         self,
@@ -380,9 +372,10 @@ class Client:
         """A cold observable of one non-streaming completion: one
         :class:`~openrouter_rx.Response`, then completed. Same arguments as
         :meth:`stream`."""
+        finish = finisher(response_format_of(params), model, self.pricing_for)
         return reactivex.create(
             self._subscribe(self._spec(messages, model, False, timeout, extra_headers, params), scheduler)
-        )
+        ).pipe(ops.map(finish))
 
     # -- the model catalog -----------------------------------------------------------
     def _fetch_models(self) -> reactivex.Observable[tuple[Model, ...]]:

@@ -154,6 +154,10 @@ class Response:
     time_to_first_token: float | None = field(default=None, compare=False)
     """Seconds from subscribe to the first chunk with output (:attr:`Chunk.has_output`)."""
     pricing: Pricing | None = field(default=None, compare=False, repr=False)
+    response_format: Any = field(default=None, compare=False, repr=False)
+    """The request's format (a :class:`~openrouter_rx.ResponseFormat` or ``JSONFormat``), attached
+    by ``client.complete()`` and by ``accumulate()`` over ``client.stream(..., response_format=...)``;
+    :attr:`structured_output` uses it."""
     """The model's :class:`~openrouter_rx.models.Pricing`, when attached (:meth:`with_pricing`), for
     :attr:`cost_estimate` when OpenRouter sent no ``usage.cost``."""
 
@@ -235,6 +239,37 @@ class Response:
         if self.pricing is not None and not self.pricing.is_variable:
             return "pricing"
         return None
+
+    @cached_property
+    def structured_output(self) -> Any:
+        """Choice 0's content as the data the request's ``response_format`` describes (loaded by
+        its marshmallow schema, after local repairs if needed), or ``None`` when the request had
+        no ``response_format``. Computed once.
+
+        Raises:
+            StructuredOutputError: the content does not give valid data (``err.attempts``,
+                ``err.raw``; ``err.partial`` is this response), or the model refused.
+        """
+        if self.response_format is None:
+            return None
+        return self.parse()
+
+    def parse(self, fmt: Any = None, *, repair: bool = True, choice: int = 0) -> Any:
+        """Choice ``choice``'s content as the data ``fmt`` describes (default: the request's
+        ``response_format``); ``fmt`` is anything :meth:`ResponseFormat.coerce
+        <openrouter_rx.ResponseFormat.coerce>` takes (a marshmallow schema, a format, a dict).
+
+        Raises:
+            StructuredOutputError: as :attr:`structured_output`.
+            ValueError: no ``fmt`` and no ``response_format`` attached.
+        """
+        from ._structured_value import structured_value  # these import this module
+        from .structured import ResponseFormat
+
+        given = fmt if fmt is not None else self.response_format
+        if given is None:
+            raise ValueError("this response has no response_format: pass one, e.g. response.parse(MySchema)")
+        return structured_value(ResponseFormat.coerce(given), self, choice=choice, repair=repair)
 
     def with_pricing(self, pricing: Pricing | None) -> Response:
         """A copy of this response with ``pricing`` attached (e.g. ``client.pricing_for(response.model)``)."""
