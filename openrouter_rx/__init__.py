@@ -54,7 +54,8 @@ from .errors import (
 from .healer import Healer
 from .json_schema import load_data, schema_name, to_json_schema
 from .metrics import StreamMetrics
-from .models import Model, Pricing
+from .model_catalog import ModelCatalog
+from .models import VARIABLE_PRICE, Model, Pricing
 from .response import Response, ResponseChoice, ToolCall
 from .structured import HealAttempt, JSONFormat, ResponseFormat
 from .tool_loop import (
@@ -107,6 +108,8 @@ __all__ = [
     "Healer",
     "Model",
     "Pricing",
+    "ModelCatalog",
+    "VARIABLE_PRICE",
     "to_json_schema",
     "load_data",
     "schema_name",

@@ -1,0 +1,188 @@
+"""Issue 4's pieces wired into requests, over loopback: schemas as ``response_format``, Tool
+objects and functions as ``tools``, Responses that know their format and their model's pricing."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from marshmallow import Schema, fields, post_load, validate
+from support import values
+
+import openrouter_rx as orx
+from openrouter_rx import operators as orx_ops
+from openrouter_rx.testing import (
+    ChunkFactory,
+    CompletionReply,
+    FakeOpenRouter,
+    StreamReply,
+    completion_body,
+    text_chunks,
+)
+
+KEY = "sk-or-v1-integration-0123456789"
+
+
+class City(Schema):
+    name = fields.String(required=True, validate=validate.Length(min=1))
+    population = fields.Integer(required=True, validate=validate.Range(min=0))
+    nickname = fields.String(load_default=None)
+
+    @post_load
+    def _tuple(self, data: dict[str, Any], **_: Any) -> tuple[str, int, str | None]:
+        return data["name"], data["population"], data["nickname"]
+
+
+OSLO = '{"name": "Oslo", "population": 709037, "nickname": null}'
+
+
+@pytest.fixture
+def client(fake_openrouter: FakeOpenRouter) -> Iterator[orx.Client]:
+    with orx.Client(api_key=KEY, base_url=fake_openrouter.base_url, timeout=orx.Timeout(connect=2, idle=5)) as c:
+        yield c
+
+
+def sent(fake: FakeOpenRouter) -> dict[str, Any]:
+    assert fake.last_request is not None
+    body = fake.last_request.json
+    assert isinstance(body, dict)
+    return body
+
+
+def test_a_schema_class_is_sent_as_a_strict_json_schema_and_loaded_back(
+    fake_openrouter: FakeOpenRouter, client: orx.Client
+) -> None:
+    fake_openrouter.enqueue(StreamReply(text_chunks(OSLO, pieces=7)))
+    (response,) = values(client.stream("Oslo?", response_format=City).pipe(orx_ops.accumulate()))
+    assert sent(fake_openrouter)["response_format"] == orx.ResponseFormat(City).to_dict()
+    fmt = sent(fake_openrouter)["response_format"]
+    assert fmt["type"] == "json_schema" and fmt["json_schema"]["strict"] is True
+    assert fmt["json_schema"]["schema"]["additionalProperties"] is False
+    assert response.structured_output == ("Oslo", 709037, None)
+    assert response.structured_output is response.structured_output  # computed once
+
+
+def test_complete_knows_its_format_too(fake_openrouter: FakeOpenRouter, client: orx.Client) -> None:
+    fake_openrouter.enqueue(CompletionReply(completion_body(OSLO)))
+    (response,) = values(client.complete("Oslo?", response_format=orx.ResponseFormat(City, name="city")))
+    assert sent(fake_openrouter)["response_format"]["json_schema"]["name"] == "city"
+    assert response.structured_output == ("Oslo", 709037, None)
+
+
+def test_a_dict_response_format_is_sent_unchanged_and_parses_json(
+    fake_openrouter: FakeOpenRouter, client: orx.Client
+) -> None:
+    fake_openrouter.enqueue(StreamReply(text_chunks('```json\n{"a": [1, 2,]}\n```')))
+    (response,) = values(client.stream("x", response_format={"type": "json_object"}).pipe(orx_ops.accumulate()))
+    assert sent(fake_openrouter)["response_format"] == {"type": "json_object"}
+    assert response.structured_output == {"a": [1, 2]}  # code fence and trailing comma repaired locally
+
+
+def test_without_a_format_structured_output_is_none_and_parse_takes_one(
+    fake_openrouter: FakeOpenRouter, client: orx.Client
+) -> None:
+    fake_openrouter.enqueue(StreamReply(text_chunks(OSLO)))
+    (response,) = values(client.stream("x").pipe(orx_ops.accumulate()))
+    assert "response_format" not in sent(fake_openrouter)
+    assert response.structured_output is None
+    assert response.parse(City) == ("Oslo", 709037, None)
+    with pytest.raises(ValueError, match="no response_format"):
+        response.parse()
+
+
+def test_invalid_data_is_a_structured_output_error_with_every_attempt(
+    fake_openrouter: FakeOpenRouter, client: orx.Client
+) -> None:
+    fake_openrouter.enqueue(StreamReply(text_chunks('{"name": "", "population": -1,}', finish_reason="length")))
+    (response,) = values(client.stream("x", response_format=City).pipe(orx_ops.accumulate()))
+    with pytest.raises(orx.StructuredOutputError) as info:
+        _ = response.structured_output
+    error = info.value
+    assert "max_tokens" in str(error)
+    assert error.raw == '{"name": "", "population": -1,}'
+    assert [a.source for a in error.attempts] == ["model", "repair"]
+    assert set(error.messages) == {"name", "population"}
+    assert error.partial is response
+
+
+def test_a_refusal_is_an_error_quoting_it(fake_openrouter: FakeOpenRouter, client: orx.Client) -> None:
+    factory = ChunkFactory()
+    chunks = [factory.chunk({"role": "assistant", "refusal": "I can't help with that."}), factory.finish("stop")]
+    fake_openrouter.enqueue(StreamReply(chunks))
+    (response,) = values(client.stream("x", response_format=City).pipe(orx_ops.accumulate()))
+    with pytest.raises(orx.StructuredOutputError, match="can't help"):
+        _ = response.structured_output
+
+
+def test_tools_accept_tool_objects_functions_and_dicts(fake_openrouter: FakeOpenRouter, client: orx.Client) -> None:
+    @orx.tool
+    def ping(host: str) -> str:
+        """Ping a host."""
+        return host
+
+    def pong(count: int = 1) -> int:
+        """Answer pings."""
+        return count
+
+    raw = {"type": "function", "function": {"name": "raw", "parameters": {"type": "object", "properties": {}}}}
+    fake_openrouter.enqueue(StreamReply(text_chunks("ok")))
+    values(client.stream("x", tools=[ping, pong, raw]))
+    tools = sent(fake_openrouter)["tools"]
+    assert tools[0] == ping.to_dict()
+    assert tools[1] == orx.tool(pong).to_dict() and tools[1]["function"]["name"] == "pong"
+    assert tools[2] == raw
+
+
+def _without_cost(chunks: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    usage = chunks[-1]["usage"]
+    del usage["cost"]
+    usage.pop("cost_details", None)
+    return chunks
+
+
+def test_cost_comes_from_the_cached_pricing_when_usage_has_no_cost(
+    fake_openrouter: FakeOpenRouter, client: orx.Client
+) -> None:
+    fake_openrouter.enqueue(StreamReply(_without_cost(text_chunks("one two three", prompt_tokens=1000))))
+    (before,) = values(client.stream("x", model="openai/gpt-4o-mini").pipe(orx_ops.accumulate()))
+    assert before.cost_source is None and before.cost_estimate is None  # nothing cached: no guess, no fetch
+    assert [r.path for r in fake_openrouter.requests] == ["/api/v1/chat/completions"]
+
+    assert len(values(client.models())) >= 3
+    pricing = client.pricing_for("openai/gpt-4o-mini")
+    assert pricing is not None
+
+    fake_openrouter.enqueue(StreamReply(_without_cost(text_chunks("one two three", prompt_tokens=1000))))
+    (response,) = values(client.stream("x", model="openai/gpt-4o-mini").pipe(orx_ops.accumulate()))
+    assert response.cost_source == "pricing"
+    assert response.usage is not None
+    expected = response.usage.prompt_tokens * pricing.prompt + response.usage.completion_tokens * pricing.completion
+    assert response.cost_estimate == expected
+    assert isinstance(response.cost_estimate, Decimal)
+
+    fake_openrouter.enqueue(CompletionReply(_completion_without_cost()))
+    (done,) = values(client.complete("x", model="openai/gpt-4o-mini"))
+    assert done.cost_source == "pricing"
+
+
+def _completion_without_cost() -> dict[str, Any]:
+    body = completion_body("fine")
+    body["usage"].pop("cost", None)
+    return body
+
+
+def test_reported_cost_wins_over_pricing(fake_openrouter: FakeOpenRouter, client: orx.Client) -> None:
+    values(client.models())
+    fake_openrouter.enqueue(StreamReply(text_chunks("hi", cost=0.25)))
+    (response,) = values(client.stream("x", model="openai/gpt-4o-mini").pipe(orx_ops.accumulate()))
+    assert response.cost_source == "usage" and response.cost_estimate == Decimal("0.25")
+
+
+def test_a_bad_response_format_fails_at_call_time(fake_openrouter: FakeOpenRouter, client: orx.Client) -> None:
+    with pytest.raises(TypeError, match="response format"):
+        client.stream("x", response_format=42)
+    with pytest.raises(TypeError):
+        client.complete("x", tools=[42])
+    assert fake_openrouter.requests == []
