@@ -1,5 +1,5 @@
-"""partial_json(): marble tests in virtual time, a large document through the growth throttle,
-and the prefix-consistency property (hypothesis)."""
+"""partial_json(): marble tests in virtual time, the prefix-consistency property and a
+differential test against jiter's partial mode (hypothesis), and a large document."""
 
 from __future__ import annotations
 
@@ -7,14 +7,14 @@ import itertools
 import json
 from typing import Any
 
-import pytest
+import jiter
 import reactivex
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import openrouter_rx as orx
 from openrouter_rx.chunk import Chunk
-from openrouter_rx.operators._partial_json import partial_json
+from openrouter_rx.operators._partial_json import NOTHING, PartialJSONParser, partial_json
 from openrouter_rx.testing import ChunkFactory, chunk_lookup, chunk_marbles, run_marbles, to_chunk
 from openrouter_rx.testing._marbles import Kind
 
@@ -43,8 +43,19 @@ def test_a_number_ended_by_whitespace_is_shown() -> None:
 
 
 def test_literals_and_cut_keys_are_not_guessed() -> None:
-    events = run_texts('{"ok": tr', "ue, ", '"na', 'me": "A"}')
+    events = run_texts('{"ok": tr', "ue", ', "na', 'me": "A"}')
     assert [value for _, kind, value in events if kind == "N"] == [{}, {"ok": True}, {"ok": True, "name": "A"}]
+    assert events[1][0] == 3  # a whole literal is shown at once: it cannot grow
+
+
+def test_a_key_is_shown_once_its_value_starts() -> None:
+    events = run_texts('{"a": 1, "b"', ": ", '"', "x", '", "c": [', "]}")
+    assert [value for _, kind, value in events if kind == "N"] == [
+        {"a": 1},
+        {"a": 1, "b": ""},
+        {"a": 1, "b": "x"},
+        {"a": 1, "b": "x", "c": []},
+    ]
 
 
 def test_nothing_is_emitted_when_the_value_does_not_change() -> None:
@@ -152,11 +163,6 @@ def test_each_subscription_has_its_own_state() -> None:
     assert first == second == [{}, {"a": 1}]
 
 
-def test_negative_min_growth_is_refused() -> None:
-    with pytest.raises(ValueError, match="min_growth"):
-        partial_json(min_growth=-0.1)
-
-
 # -- prefix consistency ----------------------------------------------------------------------------
 
 
@@ -237,33 +243,99 @@ def test_emitted_values_are_prefix_consistent_and_the_last_is_the_document(
         assert prefix_consistent(value, document), (value, document)
 
 
-# -- large documents: the growth throttle ----------------------------------------------------------
+# -- against jiter: the same value for every prefix ------------------------------------------------
+
+
+def ends_in_string(text: str) -> bool:
+    in_string = escaped = False
+    for char in text:
+        if escaped:
+            escaped = False
+        elif in_string and char == "\\":
+            escaped = True
+        elif char == '"':
+            in_string = not in_string
+    return in_string
+
+
+def jiter_reference(text: str) -> Any:
+    """What jiter's partial mode shows for ``text`` (from its first bracket), with a number at the
+    very end left out, as partial_json documents."""
+    starts = [i for i in (text.find("{"), text.find("[")) if i >= 0]
+    if not starts:
+        return NOTHING
+    data = text[min(starts) :]
+    if not ends_in_string(data) and not data.endswith(("true", "false")):
+        data = data.rstrip("0123456789+-.eE")
+    try:
+        return jiter.from_json(data.encode(), partial_mode="trailing-strings", allow_inf_nan=False)
+    except ValueError:
+        return NOTHING
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    DOCUMENTS,
+    st.booleans(),
+    st.sampled_from([None, 1]),
+    st.lists(st.integers(min_value=0, max_value=10_000), max_size=30),
+    st.sampled_from(["", "Sure:\n```json\n"]),
+    st.sampled_from(["", "\n```", ' and {"x": 1}']),
+)
+def test_every_prefix_shows_what_jiter_shows(
+    document: Any, ensure_ascii: bool, indent: int | None, cuts: list[int], preamble: str, tail: str
+) -> None:
+    text = preamble + json.dumps(document, ensure_ascii=ensure_ascii, indent=indent) + tail
+    points = sorted({cut % (len(text) + 1) for cut in cuts} | {0, len(text)})
+    parser = PartialJSONParser()
+    before, changes = parser.value(), parser.changes
+    for a, b in itertools.pairwise(points):
+        parser.feed(text[a:b])
+        shown, expected = parser.value(), jiter_reference(text[:b])
+        assert shown == expected and repr(shown) == repr(expected), text[:b]
+        if parser.changes == changes:  # the operator skips value() then: it must not have changed
+            assert repr(shown) == repr(before), text[:b]
+        before, changes = shown, parser.changes
+    assert parser.value(final=True) == document
+
+
+def test_the_jiter_reference_itself() -> None:
+    assert jiter_reference('{"n": 12') == {}
+    assert jiter_reference('{"n": "12') == {"n": "12"}
+    assert jiter_reference('{"n": "1e') == {"n": "1e"}
+    assert jiter_reference('{"n": true') == {"n": True}
+    assert jiter_reference('{"n": "a\\"12') == {"n": 'a"12'}
+    assert jiter_reference("prose only") is NOTHING
+
+
+def test_a_syntax_error_stops_the_parser_for_good() -> None:
+    parser = PartialJSONParser()
+    parser.feed('{"a": 1 "b": 2}')
+    assert parser.failed and parser.value() == {"a": 1}
+    parser.feed('{"c": 3}')
+    assert parser.value() == {"a": 1}
+
+
+# -- large documents -------------------------------------------------------------------------------
 
 
 def big_document() -> dict[str, Any]:
     return {"items": [{"id": n, "name": f"item {n}", "price": n * 1.5, "ok": n % 3 == 0} for n in range(400)]}
 
 
-def stream_values(text: str, **options: Any) -> list[Any]:
-    chunks = [Chunk.from_dict(c) for c in ChunkFactory().text(text, pieces=20)]
-    out: list[Any] = []
-    done: list[bool] = []
-    observable = reactivex.from_iterable(chunks).pipe(partial_json(**options))
-    observable.subscribe(out.append, on_completed=lambda: done.append(True))
-    assert done == [True]
-    return out
-
-
-def test_a_large_document_is_parsed_less_often_but_ends_exact() -> None:
+def test_a_large_document_in_small_chunks() -> None:
     document = big_document()
     text = json.dumps(document)
     assert len(text) > 20_000
-    throttled = stream_values(text)
-    every_chunk = stream_values(text, min_growth=0)
-    assert throttled[-1] == every_chunk[-1] == document
-    assert len(throttled) < len(every_chunk) * 0.6
-    for value in throttled:
-        assert prefix_consistent(value, document)
-    # up to 8 KB every chunk is still parsed: the first values are the same either way
-    small = [v for v in every_chunk if len(json.dumps(v)) < 7000]
-    assert throttled[: len(small)] == small
+    chunks = [Chunk.from_dict(c) for c in ChunkFactory().text(text, pieces=20)]
+    out: list[Any] = []
+    done: list[bool] = []
+    reactivex.from_iterable(chunks).pipe(partial_json()).subscribe(out.append, on_completed=lambda: done.append(True))
+    assert done == [True]
+    assert out[-1] == document
+    assert len(out) > len(chunks) * 0.9  # (almost) every chunk changes the value: each one is shown
+    for before, after in itertools.pairwise(out):
+        assert prefix_consistent(before, after)
+    # completed entries are shared, open containers are new objects
+    assert out[-2]["items"] is not out[-1]["items"]
+    assert out[-2]["items"][0] is out[-1]["items"][0]
