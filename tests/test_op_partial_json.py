@@ -311,9 +311,14 @@ def test_the_jiter_reference_itself() -> None:
 def test_a_syntax_error_stops_the_parser_for_good() -> None:
     parser = PartialJSONParser()
     parser.feed('{"a": 1 "b": 2}')
-    assert parser.failed and parser.value() == {"a": 1}
+    assert parser.failed and parser.value() is NOTHING
     parser.feed('{"c": 3}')
-    assert parser.value() == {"a": 1}
+    assert parser.value() is NOTHING
+
+
+def test_a_bad_escape_inside_a_string_stops_the_emissions() -> None:
+    assert run_texts('{"a": "x', 'y\\q', 'z"}') == [(1, "N", {"a": "x"}), (7, "C", None)]
+    assert run_texts('{"a": "x', "y\nz", '"}') == [(1, "N", {"a": "x"}), (7, "C", None)]  # a raw newline
 
 
 # -- large documents -------------------------------------------------------------------------------

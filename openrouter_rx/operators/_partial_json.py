@@ -74,8 +74,8 @@ class PartialJSONParser:
     Text before the first ``{`` or ``[`` (prose, a code fence) is skipped and text after the
     document is ignored. What is shown is what jiter's ``partial_mode="trailing-strings"`` shows
     for the text so far, except that a number at the very end is held until the next character
-    shows it ended. After a syntax error the parser stops (``failed``) and keeps showing the last
-    value.
+    shows it ended. After a syntax error the parser stops (``failed``) and shows nothing, as
+    jiter would raise.
     """
 
     __slots__ = ("_escaped", "_expect", "_root", "_stack", "_string", "_word", "changes", "failed", "started")
@@ -206,19 +206,21 @@ class PartialJSONParser:
 
     def value(self, *, final: bool = False) -> Any:
         """The value received so far (new containers; completed entries are shared), or
-        :data:`NOTHING`.
+        :data:`NOTHING` (nothing yet, or not JSON).
 
         Unless ``final``, a number at the very end is left out (``12`` may become ``123``);
         a whole ``true``/``false``/``null`` is shown.
         """
+        if self.failed:
+            return NOTHING
         if self._root is not NOTHING:
             return self._root
         child: Any = NOTHING
         if self._string is not None and self._expect in _VALUES:
             try:
                 child = _partial_string("".join(self._string))
-            except ValueError:
-                child = NOTHING
+            except ValueError:  # a bad escape or a raw control character: not JSON any more
+                return NOTHING
         elif self._word is not None and (final or self._word in _LITERALS):
             child = _word_value(self._word)
         for open_ in reversed(self._stack):
