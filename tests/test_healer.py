@@ -124,6 +124,15 @@ def test_a_healer_fixes_the_reply(fake_openrouter: FakeOpenRouter, client: orx.C
     assert heal_request.header("Authorization") == f"Bearer {KEY}"
 
 
+def test_run_blocks_until_healed(fake_openrouter: FakeOpenRouter, client: orx.Client) -> None:
+    fake_openrouter.enqueue(
+        StreamReply(text_chunks(BROKEN)), CompletionReply(completion_body(json.dumps(HEALED), model=HEALER_MODEL))
+    )
+    healer = Healer(client, model=HEALER_MODEL)
+    assert client.stream("Plan").pipe(structured_output(Trip, heal=healer)).run() == HEALED
+    assert len(fake_openrouter.requests) == 2
+
+
 def test_a_healer_that_fails_twice(fake_openrouter: FakeOpenRouter, client: orx.Client) -> None:
     fmt = ResponseFormat(Trip)
     first = '{"title": "T", "stops": [], "distance_km": "still far", "tags": []}'
