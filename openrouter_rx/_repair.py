@@ -11,8 +11,9 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass, field
+from typing import Any
 
-__all__ = ["repair_json"]
+__all__ = ["JSON_NUMBER", "close_cut_string", "loads_strict", "repair_json"]
 
 _FENCE = re.compile(r"```[A-Za-z0-9_+-]*[^\S\n]*\n?(.*?)(?:```|\Z)", re.DOTALL)
 _WHITESPACE = " \t\r\n"  # JSON's whitespace (str.strip would also take U+0085, U+2028, ...)
@@ -25,7 +26,8 @@ _TOKEN = re.compile(
     """,
     re.VERBOSE | re.DOTALL,
 )
-_NUMBER = re.compile(r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?")
+JSON_NUMBER = re.compile(r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?")
+"""A whole JSON number (``fullmatch`` it)."""
 _LITERALS = frozenset(("true", "false", "null"))
 _CLOSER = {"{": "}", "[": "]"}
 _HALF_ESCAPE = re.compile(r"(\\+)(?:u[0-9a-fA-F]{0,3})?\Z")
@@ -68,16 +70,22 @@ def repair_json(text: str) -> str | None:
     return candidate if candidate is not None and _is_json(candidate) else None
 
 
+def loads_strict(text: str) -> Any:
+    """``json.loads``, except that ``NaN``, ``Infinity`` and ``-Infinity`` (not JSON) raise
+    ``ValueError`` too."""
+    return json.loads(text, parse_constant=_reject_constant)
+
+
 def _is_json(text: str) -> bool:
     try:
-        json.loads(text, parse_constant=_reject_constant)
+        loads_strict(text)
     except ValueError:
         return False
     return True
 
 
 def _reject_constant(name: str) -> None:
-    raise ValueError(f"{name} is not JSON")
+    raise ValueError(f"{name} is not valid JSON")
 
 
 def _first_bracket(text: str) -> int:
@@ -159,11 +167,11 @@ def _scan(text: str, start: int) -> _Scan:
                 scan.expect_key[-1] = False
             if not complete:
                 if not key:  # a cut-off value string: keep what came, closed
-                    scan.pieces[-1] = _close_string(token)
+                    scan.pieces[-1] = close_cut_string(token)
                     _mark_safe(scan)
             elif not key:
                 _mark_safe(scan)
-        elif position < len(text) or token in _LITERALS or _NUMBER.fullmatch(token):
+        elif position < len(text) or token in _LITERALS or JSON_NUMBER.fullmatch(token):
             _mark_safe(scan)  # a bare word that ended, or a whole number/literal at the cut
     return scan
 
@@ -174,9 +182,10 @@ def _escaped_end(token: str) -> bool:
     return backslashes % 2 == 1
 
 
-def _close_string(token: str) -> str:
-    """A string cut by the end of the text, closed; a half-written escape (``\\``, ``\\u00``,
-    the high half of a surrogate pair) is dropped."""
+def close_cut_string(token: str) -> str:
+    """``token``, a JSON string cut by the end of the text (its opening quote, no closing one),
+    closed: ``'"ab'`` → ``'"ab"'``. A half-written escape (``\\``, ``\\u00``) or the high half
+    of a surrogate pair at the end is dropped, so the result decodes."""
     for pattern in (_HALF_ESCAPE, _HIGH_SURROGATE):
         match = pattern.search(token)
         if match is not None and len(match.group(1)) % 2 == 1:  # an escape, not an escaped backslash

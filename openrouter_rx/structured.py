@@ -27,7 +27,7 @@ from typing import Any
 
 from marshmallow import Schema, ValidationError
 
-from ._repair import repair_json
+from ._repair import loads_strict, repair_json
 from .errors import StructuredOutputError
 from .json_schema import load_data, schema_name, to_json_schema
 
@@ -68,10 +68,6 @@ def summarize_messages(messages: Any, limit: int = 300) -> str:
     """``messages`` as compact JSON, cut to ``limit`` characters (for error messages and logs)."""
     text = json.dumps(messages, ensure_ascii=False, default=str, sort_keys=True)
     return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
-def _reject_constant(name: str) -> None:
-    raise ValueError(f"{name} is not valid JSON")
 
 
 class JSONFormat:
@@ -122,7 +118,7 @@ class JSONFormat:
                 return HealAttempt(source, text, False, messages=json_error(self._json_problem(text)))
             text = fixed
         try:
-            data = json.loads(text, parse_constant=_reject_constant)
+            data = loads_strict(text)
         except ValueError as exc:
             return HealAttempt(source, text, False, messages=json_error(f"not valid JSON: {exc}"))
         try:
@@ -136,7 +132,7 @@ class JSONFormat:
         if not text.strip():
             return "empty text, and no local repair applies"
         try:
-            json.loads(text, parse_constant=_reject_constant)
+            loads_strict(text)
         except ValueError as exc:
             return f"not valid JSON ({exc}), and no local repair applies"
         return "no local repair applies"

@@ -17,6 +17,7 @@ from typing import Any
 from reactivex import Observable, abc
 
 from .._accumulator import ResponseAccumulator
+from .._repair import JSON_NUMBER, close_cut_string
 from ..chunk import Chunk
 from ._common import attach_partial, complete_with
 
@@ -29,10 +30,7 @@ _START = re.compile(r"[{\[]")
 _STRING_STOP = re.compile(r'["\\]')
 _WORD = re.compile(r'[^ \t\r\n{}\[\]:,"]*')
 _SPACE = re.compile(r"[ \t\r\n]*")
-_NUMBER = re.compile(r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?")
 _LITERALS = {"true": True, "false": False, "null": None}
-_HALF_ESCAPE = re.compile(r"(\\+)(?:u[0-9a-fA-F]{0,3})?\Z")
-_HIGH_SURROGATE = re.compile(r"(\\+)u[dD][89abAB][0-9a-fA-F]{2}\Z")
 
 # What the parser expects next. _FIRST_*: right after "[" / "{", where the closer may come too.
 _VALUE, _FIRST_VALUE, _KEY, _FIRST_KEY, _COLON, _COMMA = range(6)
@@ -53,7 +51,7 @@ class _Open:
 def _word_value(word: str) -> Any:
     if word in _LITERALS:
         return _LITERALS[word]
-    if _NUMBER.fullmatch(word):
+    if JSON_NUMBER.fullmatch(word):
         return json.loads(word)
     return NOTHING
 
@@ -61,11 +59,7 @@ def _word_value(word: str) -> Any:
 def _partial_string(body: str) -> str:
     """The decoded text of a string cut short (``body`` without its opening quote); a
     half-written escape, or the first half of a surrogate pair, is left out."""
-    for pattern in (_HALF_ESCAPE, _HIGH_SURROGATE):
-        match = pattern.search(body)
-        if match is not None and len(match.group(1)) % 2 == 1:  # an escape, not an escaped backslash
-            body = body[: match.start()] + match.group(1)[:-1]
-    return str(json.loads('"' + body + '"'))
+    return str(json.loads(close_cut_string('"' + body)))
 
 
 class PartialJSONParser:
