@@ -31,7 +31,7 @@ from ._repair import loads_strict, repair_json
 from .errors import StructuredOutputError
 from .json_schema import load_data, schema_name, to_json_schema
 
-__all__ = ["HealAttempt", "JSONFormat", "ResponseFormat", "parse", "json_error", "summarize_messages"]
+__all__ = ["HealAttempt", "JSONFormat", "ResponseFormat", "parse", "summarize_messages"]
 
 _NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
@@ -59,7 +59,7 @@ class HealAttempt:
     model: str | None = None
 
 
-def json_error(why: str) -> dict[str, list[str]]:
+def _json_error(why: str) -> dict[str, list[str]]:
     """The ``messages`` of an attempt whose text is not JSON: ``{"_json": [why]}``."""
     return {"_json": [why]}
 
@@ -115,12 +115,12 @@ class JSONFormat:
         if repair:
             fixed = repair_json(text)
             if fixed is None:
-                return HealAttempt(source, text, False, messages=json_error(self._json_problem(text)))
+                return HealAttempt(source, text, False, messages=_json_error(self._json_problem(text)))
             text = fixed
         try:
             data = loads_strict(text)
         except ValueError as exc:
-            return HealAttempt(source, text, False, messages=json_error(f"not valid JSON: {exc}"))
+            return HealAttempt(source, text, False, messages=_json_error(f"not valid JSON: {exc}"))
         try:
             value = self.load(data)
         except ValidationError as exc:
