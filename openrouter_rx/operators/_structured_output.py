@@ -11,8 +11,8 @@ from reactivex import Observable, abc
 from reactivex.disposable import CompositeDisposable, SingleAssignmentDisposable
 
 from .._accumulator import ResponseAccumulator
+from .._structured_value import failure_reason, refusal_error
 from ..chunk import Chunk
-from ..errors import StructuredOutputError
 from ..response import Response
 from ..structured import HealAttempt, JSONFormat, ResponseFormat
 from ._common import attach_partial, complete_with, subscribe_queued
@@ -47,15 +47,6 @@ def _log(attempt: HealAttempt) -> None:
         str(attempt.messages)[:_PREVIEW],
         _preview(attempt.text),
     )
-
-
-def _reason(response: Response, choice: int) -> str:
-    finish = response.choice(choice).finish_reason
-    if finish == "length":
-        return "the reply was truncated by max_tokens (finish_reason 'length')"
-    if finish == "content_filter":
-        return "the reply was cut by a content filter (finish_reason 'content_filter')"
-    return ""
 
 
 def structured_output(
@@ -135,14 +126,11 @@ def structured_output(
 
             def on_completed() -> None:
                 response = acc.response()
-                picked = response.choice(choice)
-                text = picked.content
-                if picked.refusal:
-                    error = StructuredOutputError(
-                        f"the model refused: {picked.refusal!r}", raw=text, messages={"_refusal": [picked.refusal]}
-                    )
-                    fail(error, response)
+                refused = refusal_error(response, choice)
+                if refused is not None:
+                    fail(refused, response)
                     return
+                text = response.choice(choice).content
                 try:
                     tried = form.attempts(text, repair=repair)
                 except Exception as error:  # a schema hook (post_load, a validator) raised something else
@@ -155,7 +143,7 @@ def structured_output(
                         complete_with(observer, (attempt.value,))
                         return
                 if heal is None:
-                    fail(form.error(text, attempts, _reason(response, choice)), response)
+                    fail(form.error(text, attempts, failure_reason(response, choice)), response)
                     return
                 start_healing(heal, text, attempts[-1], response)
 
@@ -178,7 +166,7 @@ def structured_output(
 
                 def on_heal_completed() -> None:
                     if not done:
-                        fail(form.error(raw, attempts, _reason(response, choice)), response)
+                        fail(form.error(raw, attempts, failure_reason(response, choice)), response)
 
                 try:
                     attempts_of_healer = healer.heal(last.text, form, last.messages)  # the repaired text, if any
