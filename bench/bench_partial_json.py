@@ -5,9 +5,13 @@ Run: ``python bench/bench_partial_json.py`` (about 10 s, mostly the quadratic re
 bytes, it prints the time for the whole stream, a plain ``json.loads`` of the final text, their
 ratio, the time per chunk and how many values were emitted, for
 
-- ``partial_json()``: the operator (incremental parser: each byte read once, linear), and
-- ``jiter re-parse``: the obvious alternative, ``jiter.from_json(text_so_far,
+- ``partial_json()``: the operator (jiter's partial mode on every chunk up to 8 KB, then each
+  time the text grew by 2 % of its size past 8 KB: bounded work per byte), and
+- ``jiter re-parse``: the naive use, ``jiter.from_json(text_so_far,
   partial_mode="trailing-strings")`` after every chunk (no operator around it), quadratic.
+
+Measured on the development machine: about 8 us per chunk at 1 KB, 37 us at 10 KB and 25 us at
+100 KB for the operator, against 3, 34 and 930 us for the naive re-parse.
 
 Chunks are built once and the operator is subscribed synchronously over
 ``reactivex.from_iterable``, so only its own work is measured.

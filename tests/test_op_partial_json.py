@@ -8,6 +8,7 @@ import json
 from typing import Any
 
 import jiter
+import pytest
 import reactivex
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -288,14 +289,10 @@ def test_every_prefix_shows_what_jiter_shows(
     text = preamble + json.dumps(document, ensure_ascii=ensure_ascii, indent=indent) + tail
     points = sorted({cut % (len(text) + 1) for cut in cuts} | {0, len(text)})
     parser = PartialJSONParser()
-    before, changes = parser.value(), parser.changes
     for a, b in itertools.pairwise(points):
         parser.feed(text[a:b])
         shown, expected = parser.value(), jiter_reference(text[:b])
         assert shown == expected and repr(shown) == repr(expected), text[:b]
-        if parser.changes == changes:  # the operator skips value() then: it must not have changed
-            assert repr(shown) == repr(before), text[:b]
-        before, changes = shown, parser.changes
     assert parser.value(final=True) == document
 
 
@@ -310,10 +307,10 @@ def test_the_jiter_reference_itself() -> None:
 
 def test_a_syntax_error_stops_the_parser_for_good() -> None:
     parser = PartialJSONParser()
-    parser.feed('{"a": 1 "b": 2}')
-    assert parser.failed and parser.value() is NOTHING
+    parser.feed('{"a": 1, "b" 2}')
+    assert parser.value() is NOTHING and parser.failed
     parser.feed('{"c": 3}')
-    assert parser.value() is NOTHING
+    assert parser.value() is NOTHING and parser.value(final=True) is NOTHING
 
 
 def test_a_bad_escape_inside_a_string_stops_the_emissions() -> None:
@@ -328,19 +325,31 @@ def big_document() -> dict[str, Any]:
     return {"items": [{"id": n, "name": f"item {n}", "price": n * 1.5, "ok": n % 3 == 0} for n in range(400)]}
 
 
-def test_a_large_document_in_small_chunks() -> None:
+def run_big(**options: Any) -> tuple[list[Any], list[Chunk], dict[str, Any]]:
     document = big_document()
     text = json.dumps(document)
     assert len(text) > 20_000
     chunks = [Chunk.from_dict(c) for c in ChunkFactory().text(text, pieces=20)]
     out: list[Any] = []
     done: list[bool] = []
-    reactivex.from_iterable(chunks).pipe(partial_json()).subscribe(out.append, on_completed=lambda: done.append(True))
+    source = reactivex.from_iterable(chunks).pipe(partial_json(**options))
+    source.subscribe(out.append, on_completed=lambda: done.append(True))
     assert done == [True]
     assert out[-1] == document
-    assert len(out) > len(chunks) * 0.9  # (almost) every chunk changes the value: each one is shown
     for before, after in itertools.pairwise(out):
         assert prefix_consistent(before, after)
-    # completed entries are shared, open containers are new objects
-    assert out[-2]["items"] is not out[-1]["items"]
-    assert out[-2]["items"][0] is out[-1]["items"][0]
+    assert out[-2] is not out[-1] and out[-2]["items"] is not out[-1]["items"]  # new objects: safe to keep
+    return out, chunks, document
+
+
+def test_a_large_document_is_parsed_in_steps_and_ends_exact() -> None:
+    out, chunks, _ = run_big()
+    # under 8 KB every chunk is shown (about 400 of them); past it, steps of 2 % of the size
+    assert 300 < len(out) < len(chunks) * 0.6
+
+
+def test_min_growth_zero_shows_every_change() -> None:
+    out, chunks, _ = run_big(min_growth=0)
+    assert len(out) > len(chunks) * 0.4  # every chunk that changes the value (not mid-number)
+    with pytest.raises(ValueError, match="min_growth"):
+        partial_json(min_growth=-1)
