@@ -33,10 +33,14 @@ class ChunkStream(Observable[Chunk]):
         subscribe: Subscribe,
         non_streaming: Callable[[], Observable[Response]],
         finish: Callable[[Response], Response] | None = None,
+        response_format: Any = None,
     ) -> None:
         super().__init__(subscribe)
         self._non_streaming = non_streaming
         self._finish = finish
+        self.response_format = response_format
+        """The request's ``response_format`` as a format object (``None`` when it had none):
+        ``structured_output()`` without arguments uses it."""
 
     @classmethod
     def of(
@@ -72,5 +76,5 @@ def same_request(source: Observable[Any], subscribe: Subscribe) -> Observable[Ch
     ``source`` when ``source`` is one (so pass-through operators keep the fallback working),
     else a plain ``Observable``. No extra forwarding layer either way."""
     if isinstance(source, ChunkStream):
-        return ChunkStream(subscribe, source.non_streaming, source._finish)
+        return ChunkStream(subscribe, source.non_streaming, source._finish, source.response_format)
     return Observable(subscribe)

@@ -357,7 +357,8 @@ class Client:
                 messages, model, scheduler=scheduler, timeout=timeout, extra_headers=extra_headers, **params
             )
 
-        return ChunkStream(subscribe, non_streaming, finisher(response_format_of(params), model, self.pricing_for))
+        form = response_format_of(params)
+        return ChunkStream(subscribe, non_streaming, finisher(form, model, self.pricing_for), form)
 
     def complete(
         self,

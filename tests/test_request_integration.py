@@ -8,6 +8,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+import reactivex
 from marshmallow import Schema, fields, post_load, validate
 from support import values
 
@@ -186,3 +187,18 @@ def test_a_bad_response_format_fails_at_call_time(fake_openrouter: FakeOpenRoute
     with pytest.raises(TypeError):
         client.complete("x", tools=[42])
     assert fake_openrouter.requests == []
+
+
+def test_structured_output_without_arguments_takes_the_requests_format(
+    fake_openrouter: FakeOpenRouter, client: orx.Client
+) -> None:
+    fake_openrouter.enqueue(StreamReply(text_chunks(OSLO, pieces=5)))
+    stream = client.stream("Oslo?", response_format=City).pipe(orx_ops.retry_with_backoff(), orx_ops.idle_timeout(5))
+    assert values(stream.pipe(orx_ops.structured_output())) == [("Oslo", 709037, None)]
+
+
+def test_structured_output_without_a_known_format_is_a_type_error_at_pipe_time(client: orx.Client) -> None:
+    with pytest.raises(TypeError, match="needs a format"):
+        client.stream("x").pipe(orx_ops.structured_output())
+    with pytest.raises(TypeError, match="needs a format"):
+        reactivex.empty().pipe(orx_ops.structured_output())

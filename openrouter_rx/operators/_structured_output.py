@@ -13,6 +13,7 @@ from reactivex.disposable import CompositeDisposable, SingleAssignmentDisposable
 from .._accumulator import ResponseAccumulator
 from .._structured_value import failure_reason, refusal_error
 from ..chunk import Chunk
+from ..chunk_stream import ChunkStream
 from ..response import Response
 from ..structured import HealAttempt, JSONFormat, ResponseFormat
 from ._common import attach_partial, complete_with, subscribe_queued
@@ -49,8 +50,19 @@ def _log(attempt: HealAttempt) -> None:
     )
 
 
+def _format_of(source: Observable[Chunk]) -> JSONFormat:
+    """The response format of the request ``source`` streams (``TypeError`` when unknown)."""
+    form = source.response_format if isinstance(source, ChunkStream) else None
+    if not isinstance(form, JSONFormat):
+        raise TypeError(
+            "structured_output() needs a format: pass one (structured_output(MySchema)), or use it "
+            "on client.stream(..., response_format=...) directly or after chunk-preserving operators"
+        )
+    return form
+
+
 def structured_output(
-    fmt: ResponseFormat | JSONFormat | type[Schema] | Schema | Mapping[str, Any],
+    fmt: ResponseFormat | JSONFormat | type[Schema] | Schema | Mapping[str, Any] | None = None,
     *,
     repair: bool = True,
     heal: SupportsHeal | None = None,
@@ -92,15 +104,19 @@ def structured_output(
         structured_output:  -----h-(v|)      v from the healer's reply
 
     Args:
-        fmt: the expected format.
+        fmt: the expected format; ``None`` (the default) takes the ``response_format`` of the
+            request, when the source is ``client.stream(..., response_format=...)`` (or a
+            chunk-preserving operator after it); otherwise ``None`` is a ``TypeError`` at pipe time.
         repair: try local repairs when the text fails as it is.
         heal: a healer to ask when local repairs do not help.
         choice: the choice index whose content is parsed.
         on_attempt: called with every :class:`~openrouter_rx.structured.HealAttempt`.
     """
-    form = ResponseFormat.coerce(fmt)
+    given = None if fmt is None else ResponseFormat.coerce(fmt)
 
     def operator(source: Observable[Chunk]) -> Observable[Any]:
+        form = given if given is not None else _format_of(source)
+
         def subscribe(
             observer: abc.ObserverBase[Any], subscribe_scheduler: abc.SchedulerBase | None = None
         ) -> abc.DisposableBase:
