@@ -129,6 +129,10 @@ def _error_content(error: Exception) -> str:
     return json.dumps({"error": detail}, default=str)
 
 
+def _tool_timed_out(call: ToolCall, seconds: float) -> TimeoutError:
+    return TimeoutError(f"tool {call.name!r} did not answer within {seconds:g} s")
+
+
 def _call_handler(handler: Callable[..., Any], call: ToolCall) -> Any:
     if call.tool is not None and handler is call.tool.function:
         return call.tool.invoke(call.arguments)  # the tool maps data keys back to parameter names
@@ -152,6 +156,7 @@ def tool_loop(
     model: str | None = None,
     per_turn: Callable[[Observable[Chunk]], Observable[Chunk]] | None = None,
     scheduler: abc.SchedulerBase | None = None,
+    tool_timeout: float | None = 120.0,
     **params: Any,
 ) -> Observable[ToolLoopEvent]:
     """A cold observable of a whole tool-using conversation, turn after turn.
@@ -171,6 +176,9 @@ def tool_loop(
         per_turn: an operator applied to each turn's chunks, e.g.
             ``orx_ops.retry_with_backoff()``.
         scheduler: passed to each ``client.stream``.
+        tool_timeout: seconds a handler's ``Observable`` may take before its call is answered
+            with a ``TimeoutError`` (sent to the model like any handler error); ``None``: no
+            limit. A plain function's call cannot be interrupted and is not limited.
         **params: any other request field (``tool_choice``, ``temperature``, ...), sent on every turn.
 
     Marble (one tool call, two turns)::
@@ -186,6 +194,8 @@ def tool_loop(
     """
     if max_turns < 1:
         raise ValueError(f"max_turns must be at least 1, not {max_turns}")
+    if tool_timeout is not None and not tool_timeout > 0:
+        raise ValueError(f"tool_timeout must be positive (or None), not {tool_timeout}")
     toolset = ToolSet(tools)
     table = toolset.handlers(handlers)
     missing = [name for name in toolset.names if name not in table]
@@ -218,6 +228,10 @@ def tool_loop(
                 outcome = reactivex.of(_Outcome(error=exc))
             else:
                 if isinstance(value, Observable):
+                    if tool_timeout is not None:
+                        value = value.pipe(
+                            ops.timeout(tool_timeout, reactivex.throw(_tool_timed_out(checked, tool_timeout)))
+                        )
                     outcome = value.pipe(
                         ops.last_or_default(None),
                         ops.map(lambda v: _Outcome(value=v)),

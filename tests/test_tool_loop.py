@@ -238,3 +238,21 @@ def test_bad_arguments_fail_at_call_time(client: orx.Client) -> None:
         tool_loop(client, "x", tools=[ADD])
     with pytest.raises(ValueError, match="not among the tools"):
         tool_loop(client, "x", tools=[get_weather], handlers={"other": print})
+
+
+def test_an_observable_handler_that_never_answers_times_out_and_the_model_is_told(
+    fake_openrouter: FakeOpenRouter, client: orx.Client
+) -> None:
+    fake_openrouter.enqueue(
+        StreamReply(tool_call_chunks([call("add", {"numbers": [1]}, "call_1")])),
+        StreamReply(text_chunks("The calculator is slow today.")),
+    )
+    handlers = {"add": lambda numbers: reactivex.never()}
+    events, error = outcome(tool_loop(client, "add", tools=[ADD], handlers=handlers, tool_timeout=0.2))
+    assert error is None
+    result = next(e for e in events if isinstance(e, ToolCallResult))
+    assert isinstance(result.error, TimeoutError)
+    assert json.loads(result.message["content"])["error"]["type"] == "TimeoutError"
+    assert isinstance(events[-1], LoopFinished)
+    with pytest.raises(ValueError, match="tool_timeout"):
+        tool_loop(client, "x", tools=[ADD], handlers=handlers, tool_timeout=0)
