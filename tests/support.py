@@ -88,3 +88,24 @@ def fan_out(source: reactivex.Observable[Any], *branches: Operator) -> list[Sink
     for sink in sinks:
         sink.wait()
     return sinks
+
+
+def json_documents(*, text: int = 8, keys: int = 6, leaves: int = 15, size: int = 5) -> Any:
+    """A hypothesis strategy of JSON documents (an array or an object at the top) whose scalars
+    include nulls, booleans, exact integers, floats and short texts (any Unicode)."""
+    from hypothesis import strategies as st  # only the property tests need hypothesis
+
+    scalars = (
+        st.none()
+        | st.booleans()
+        | st.integers(min_value=-(2**53), max_value=2**53)
+        | st.floats(allow_nan=False, allow_infinity=False)
+        | st.text(max_size=text)
+    )
+    values = st.recursive(
+        scalars,
+        lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=keys), inner, max_size=4),
+        max_leaves=leaves,
+    )
+    return st.lists(values, max_size=size) | st.dictionaries(st.text(max_size=keys), values, max_size=size)
+

@@ -12,6 +12,7 @@ import pytest
 import reactivex
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from support import json_documents
 
 import openrouter_rx as orx
 from openrouter_rx.chunk import Chunk
@@ -201,19 +202,7 @@ def test_prefix_consistent_itself() -> None:
     assert not prefix_consistent([None, 1], [None, 2])
 
 
-SCALARS = (
-    st.none()
-    | st.booleans()
-    | st.integers(min_value=-(2**53), max_value=2**53)
-    | st.floats(allow_nan=False, allow_infinity=False)
-    | st.text(max_size=10)
-)
-VALUES = st.recursive(
-    SCALARS,
-    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=6), inner, max_size=4),
-    max_leaves=15,
-)
-DOCUMENTS = st.lists(VALUES, max_size=5) | st.dictionaries(st.text(max_size=6), VALUES, max_size=5)
+DOCUMENTS = json_documents(text=10, keys=6, leaves=15, size=5)
 
 
 @settings(max_examples=150, deadline=None)

@@ -10,6 +10,7 @@ import jiter
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from support import json_documents
 
 from openrouter_rx._repair import repair_json
 
@@ -173,19 +174,7 @@ def test_prose_with_brackets_before_the_document_is_not_skipped() -> None:
 
 # -- property: every prefix of a document, against jiter ------------------------------------------
 
-SCALARS = (
-    st.none()
-    | st.booleans()
-    | st.integers(min_value=-(2**53), max_value=2**53)
-    | st.floats(allow_nan=False, allow_infinity=False)
-    | st.text(max_size=8)
-)
-VALUES = st.recursive(
-    SCALARS,
-    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=5), inner, max_size=4),
-    max_leaves=12,
-)
-DOCUMENTS = st.lists(VALUES, max_size=4) | st.dictionaries(st.text(max_size=5), VALUES, max_size=4)
+DOCUMENTS = json_documents(text=8, keys=5, leaves=12, size=4)
 
 
 @settings(max_examples=150, deadline=None)
