@@ -135,7 +135,11 @@ class ModelCatalog:
             return self._models
 
     def get(self, model_id: str) -> Model | None:
-        """The cached model with this id (or canonical slug), fresh or not; ``None`` when unknown."""
+        """The cached model with this id (or canonical slug), fresh or not; ``None`` when unknown.
+
+        A canonical slug shared by a model and its variants (``":free"``, ``":exacto"``, ...) names
+        the base model, so a paid request reported under the slug is never priced as free.
+        """
         with self._lock:
             return self._index.get(model_id)
 
@@ -184,7 +188,7 @@ class ModelCatalog:
         return reactivex.create(subscribe)
 
     def model_info(self, model_id: str) -> Observable[Model]:
-        """A cold observable of the one model with this id (or canonical slug), from :meth:`models`.
+        """A cold observable of the one model with this id (or canonical slug, as :meth:`get`), from :meth:`models`.
 
         Errors with :class:`~openrouter_rx.errors.NotFoundError` (status 404) when the list has no
         such model; its message names the closest ids.
@@ -194,9 +198,9 @@ class ModelCatalog:
             for model in models:
                 if model.id == model_id:
                     return reactivex.just(model)
-            for model in models:
-                if model.canonical_slug == model_id:
-                    return reactivex.just(model)
+            named = [model for model in models if model.canonical_slug == model_id]
+            if named:
+                return reactivex.just(min(named, key=_is_variant))  # the base model before its variants
             return reactivex.throw(_not_found(model_id, [model.id for model in models]))
 
         return self.models().pipe(ops.to_list(), ops.flat_map(pick))
@@ -227,7 +231,7 @@ class ModelCatalog:
         index: dict[str, Model] = {}
         for model in models:  # ids first: a canonical slug never hides another model's id
             index.setdefault(model.id, model)
-        for model in models:
+        for model in sorted(models, key=_is_variant):  # a slug names the base model, not its ":free" variant
             if model.canonical_slug:
                 index.setdefault(model.canonical_slug, model)
         with self._lock:
@@ -252,6 +256,11 @@ class ModelCatalog:
                 self._flight = None
         if abandoned:  # nobody waits any more: close the connection
             flight.subscription.dispose()
+
+
+def _is_variant(model: Model) -> bool:
+    """Whether ``model`` is a variant (``"vendor/model:free"``, ``":thinking"``, ...) of a base model."""
+    return ":" in model.id
 
 
 def _not_found(model_id: str, ids: list[str]) -> NotFoundError:

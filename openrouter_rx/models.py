@@ -120,8 +120,10 @@ class Pricing:
 
     @property
     def is_variable(self) -> bool:
-        """True when the prompt or completion price is not known in advance (sent as ``"-1"``)."""
-        return self.prompt < 0 or self.completion < 0
+        """True when a price :meth:`cost` applies is not known in advance (sent as ``"-1"``): the
+        prompt or completion price (router models), or any negative request, reasoning or cache price."""
+        others = (self.request, self.internal_reasoning, self.input_cache_read, self.input_cache_write)
+        return self.prompt < 0 or self.completion < 0 or any(p is not None and p < 0 for p in others)
 
     @property
     def is_free(self) -> bool:

@@ -154,12 +154,12 @@ class Response:
     time_to_first_token: float | None = field(default=None, compare=False)
     """Seconds from subscribe to the first chunk with output (:attr:`Chunk.has_output`)."""
     pricing: Pricing | None = field(default=None, compare=False, repr=False)
+    """The model's :class:`~openrouter_rx.models.Pricing`, when attached (:meth:`with_pricing`), for
+    :attr:`cost_estimate` when OpenRouter sent no ``usage.cost``."""
     response_format: Any = field(default=None, compare=False, repr=False)
     """The request's format (a :class:`~openrouter_rx.ResponseFormat` or ``JSONFormat``), attached
     by ``client.complete()`` and by ``accumulate()`` over ``client.stream(..., response_format=...)``;
     :attr:`structured_output` uses it."""
-    """The model's :class:`~openrouter_rx.models.Pricing`, when attached (:meth:`with_pricing`), for
-    :attr:`cost_estimate` when OpenRouter sent no ``usage.cost``."""
 
     def choice(self, index: int = 0) -> ResponseChoice:
         """The choice with this index (an empty choice when absent)."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
-from decimal import Decimal
+from decimal import Decimal, localcontext
 from typing import TYPE_CHECKING, Any
 
 from .chunk import Usage
@@ -22,6 +22,7 @@ UNKNOWN_MODEL = "(unknown)"
 """The :attr:`UsageTracker.by_model` key for usage recorded without a model id."""
 
 _ZERO = Decimal(0)
+_PRECISION = 60
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,7 +56,8 @@ class UsageTotals:
     @property
     def reported_cost(self) -> Decimal:
         """The part of ``cost`` OpenRouter reported (``usage.cost``), exact."""
-        return self.cost - self.estimated_cost
+        with localcontext(prec=_PRECISION):
+            return self.cost - self.estimated_cost
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-friendly dict: the counts, and costs as plain decimal strings (never ``1E-7``)."""
@@ -76,6 +78,9 @@ class UsageTotals:
         """
         estimated = estimate if usage.cost is None else None
         added = usage.cost if usage.cost is not None else estimated
+        with localcontext(prec=_PRECISION):  # exact sums whatever precision the caller's context has
+            cost = self.cost + added if added is not None else self.cost
+            estimated_cost = self.estimated_cost + estimated if estimated is not None else self.estimated_cost
         return UsageTotals(
             requests=self.requests + 1,
             prompt_tokens=self.prompt_tokens + usage.prompt_tokens,
@@ -83,8 +88,8 @@ class UsageTotals:
             total_tokens=self.total_tokens + usage.total_tokens,
             cached_tokens=self.cached_tokens + usage.cached_tokens,
             reasoning_tokens=self.reasoning_tokens + usage.reasoning_tokens,
-            cost=self.cost + added if added is not None else self.cost,
-            estimated_cost=self.estimated_cost + estimated if estimated is not None else self.estimated_cost,
+            cost=cost,
+            estimated_cost=estimated_cost,
             estimated_requests=self.estimated_requests + (estimated is not None),
             unpriced_requests=self.unpriced_requests + (added is None),
         )
