@@ -25,6 +25,9 @@ timeouts) end the loop with the typed error, ``err.partial`` holding the turn's 
 
 from __future__ import annotations
 
+import dataclasses
+import enum
+import inspect
 import json
 import logging
 from collections.abc import Callable, Mapping, Sequence
@@ -34,6 +37,7 @@ from typing import TYPE_CHECKING, Any
 import reactivex
 from reactivex import Observable, abc
 from reactivex import operators as ops
+from reactivex.disposable import Disposable
 
 from ._toolset import ToolSet
 from .chunk import Chunk
@@ -135,9 +139,39 @@ def _tool_timed_out(call: ToolCall, seconds: float) -> TimeoutError:
 
 def _call_handler(handler: Callable[..., Any], call: ToolCall) -> Any:
     if call.tool is not None and handler is call.tool.function:
-        return call.tool.invoke(call.arguments)  # the tool maps data keys back to parameter names
-    arguments = call.arguments
-    return handler(**arguments) if isinstance(arguments, Mapping) else handler(arguments)
+        value = call.tool.invoke(call.arguments)  # the tool maps data keys back to parameter names
+    else:
+        arguments = call.arguments
+        value = handler(**arguments) if isinstance(arguments, Mapping) else handler(arguments)
+    if inspect.isawaitable(value) and not isinstance(value, Observable):  # an Observable is awaitable too
+        if inspect.iscoroutine(value):
+            value.close()  # never run: no "coroutine was never awaited" later
+        raise TypeError(
+            f"the handler of tool {call.name!r} returned an awaitable; async handlers are not awaited: "
+            "return a value or an Observable (e.g. reactivex.from_future(...))"
+        )
+    return value
+
+
+def _fatal(error: BaseException) -> Observable[Any]:
+    """An observable that fails with ``error`` itself (``reactivex.throw`` would wrap a
+    ``KeyboardInterrupt`` in an ``Exception``, and the caller could not catch it by its type)."""
+
+    def subscribe(observer: abc.ObserverBase[Any], _: abc.SchedulerBase | None = None) -> abc.DisposableBase:
+        observer.on_error(error)  # type: ignore[arg-type]
+        return Disposable()
+
+    return Observable(subscribe)
+
+
+def _json_default(value: Any) -> Any:
+    """What ``json.dumps`` cannot encode itself: a dataclass as its fields, an Enum member as
+    its value, anything else as ``str(value)``."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return dataclasses.asdict(value)
+    if isinstance(value, enum.Enum):
+        return value.value
+    return str(value)
 
 
 def _start_messages(messages: str | Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
@@ -167,9 +201,13 @@ def tool_loop(
         tools: ``Tool`` objects, ``@tool`` functions or tool dicts, offered on every turn.
         handlers: name → function run for that tool's calls; a ``@tool`` function is its own
             handler. A mapping of arguments is passed as keyword arguments, anything else as one
-            argument. The return value is sent to the model (a str as is, anything else as JSON);
-            a handler may return an ``Observable`` (its last value is used), so slow tools can
-            run elsewhere. A handler that raises sends ``{"error": {...}}`` to the model.
+            argument. The return value is sent to the model (a str as is, anything else as JSON:
+            a dataclass as its fields, an Enum member as its value, other unknown objects as
+            ``str()``); a handler may return an ``Observable`` (its last value is used), so slow
+            tools can run elsewhere (a coroutine is not awaited: it is an error). A handler that
+            raises, or returns a value with no JSON form (a dict with tuple keys, a cycle), sends
+            ``{"error": {...}}`` to the model; a ``BaseException`` that is not an ``Exception``
+            (``KeyboardInterrupt``, ``SystemExit``) ends the loop with that exception instead.
         max_turns: the most requests to send; reaching it while the model still calls tools is
             a :class:`~openrouter_rx.errors.MaxTurnsError` carrying the conversation.
         model: the model id (``None``: the client's default).
@@ -226,6 +264,8 @@ def tool_loop(
                 _log.warning("tool loop turn %d: tool %r raised %r", turn, checked.name, exc, exc_info=True)
                 value = None
                 outcome = reactivex.of(_Outcome(error=exc))
+            except BaseException as exc:  # KeyboardInterrupt, SystemExit: end the loop, never tell the model
+                return reactivex.concat(requested, _fatal(exc))
             else:
                 if isinstance(value, Observable):
                     if tool_timeout is not None:
@@ -241,13 +281,18 @@ def tool_loop(
                     outcome = reactivex.of(_Outcome(value=value))
 
         def to_event(result: _Outcome) -> ToolLoopEvent:
-            if result.error is not None:
-                content = _error_content(result.error)
-            else:
-                content = result.value if isinstance(result.value, str) else json.dumps(result.value, default=str)
+            error, content = result.error, result.value
+            if error is None and not isinstance(content, str):
+                try:
+                    content = json.dumps(content, default=_json_default)
+                except (TypeError, ValueError, RecursionError) as exc:  # tuple keys, a cycle: tell the model
+                    _log.warning("tool loop turn %d: the result of tool %r is not JSON: %r", turn, checked.name, exc)
+                    error = exc
+            if error is not None:
+                content = _error_content(error)
             message = checked.to_result_message(content)
             results.append(message)
-            return ToolCallResult(turn, checked, result.value, message, result.error)
+            return ToolCallResult(turn, checked, result.value, message, error)
 
         return reactivex.concat(requested, outcome.pipe(ops.map(to_event)))
 

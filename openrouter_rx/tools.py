@@ -117,6 +117,8 @@ class Tool:
         schema: Schema | None = None
         if parameters is None:
             json_schema = copy.deepcopy(_NO_PARAMETERS)
+            if strict:  # strict mode: every object says additionalProperties false, even an empty one
+                json_schema["additionalProperties"] = False
         elif isinstance(parameters, type) and issubclass(parameters, Schema):
             schema = parameters()
         elif isinstance(parameters, Schema):

@@ -1,0 +1,150 @@
+"""Review regressions (R1): schemas, tools, tool calls and the tool loop."""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from marshmallow import Schema, fields
+from support import outcome
+
+import openrouter_rx as orx
+from openrouter_rx.testing import FakeOpenRouter, StreamReply, text_chunks, tool_call_chunks
+from openrouter_rx.tool_loop import LoopFinished, ToolCallResult, tool_loop
+from openrouter_rx.tools import Tool, tool
+
+KEY = "sk-or-v1-review-tools-0123456789"
+
+
+class SumArgs(Schema):
+    numbers = fields.List(fields.Integer(), required=True)
+
+
+ADD = Tool("add", "Add numbers.", SumArgs)
+
+
+@dataclasses.dataclass
+class Reading:
+    city: str
+    degrees: int
+
+
+class Colour(enum.Enum):
+    red = "r"
+
+
+@pytest.fixture
+def client(fake_openrouter: FakeOpenRouter) -> Iterator[orx.Client]:
+    with orx.Client(api_key=KEY, base_url=fake_openrouter.base_url, timeout=orx.Timeout(connect=2, idle=5)) as c:
+        yield c
+
+
+def _one_add_call_then_text(fake_openrouter: FakeOpenRouter) -> None:
+    fake_openrouter.enqueue(
+        StreamReply(tool_call_chunks([{"id": "call_1", "name": "add", "arguments": {"numbers": [1, 2]}}])),
+        StreamReply(text_chunks("Done.")),
+    )
+
+
+def _result(events: list[Any]) -> ToolCallResult:
+    results = [e for e in events if isinstance(e, ToolCallResult)]
+    assert len(results) == 1
+    return results[0]
+
+
+# --- tools --------------------------------------------------------------------------------------
+
+
+def test_a_strict_tool_without_parameters_forbids_extra_properties() -> None:
+    # OpenAI strict mode rejects any object schema without additionalProperties: false.
+    strict = Tool("ping", "Ping.", strict=True).to_dict()["function"]
+    assert strict["strict"] is True
+    assert strict["parameters"] == {"type": "object", "properties": {}, "additionalProperties": False}
+    loose = Tool("ping", "Ping.").to_dict()["function"]
+    assert loose["parameters"] == {"type": "object", "properties": {}}
+
+
+# --- tool loop: what a handler returns ----------------------------------------------------------
+
+
+def test_a_handler_result_with_no_json_form_is_reported_to_the_model_not_a_crash(
+    fake_openrouter: FakeOpenRouter, client: orx.Client
+) -> None:
+    _one_add_call_then_text(fake_openrouter)
+    value = {(1, 2): 3}  # json.dumps refuses tuple keys (a TypeError no default= can help)
+    events, error = outcome(tool_loop(client, "add", tools=[ADD], handlers={"add": lambda numbers: value}))
+    assert error is None
+    result = _result(events)
+    assert isinstance(result.error, TypeError) and result.value is value
+    assert json.loads(result.message["content"])["error"]["type"] == "TypeError"
+    assert isinstance(events[-1], LoopFinished)
+    assert len(fake_openrouter.requests) == 2
+
+
+def test_a_cyclic_handler_result_is_reported_to_the_model(fake_openrouter: FakeOpenRouter, client: orx.Client) -> None:
+    _one_add_call_then_text(fake_openrouter)
+    cycle: list[Any] = []
+    cycle.append(cycle)
+    events, error = outcome(tool_loop(client, "add", tools=[ADD], handlers={"add": lambda numbers: cycle}))
+    assert error is None
+    result = _result(events)
+    assert isinstance(result.error, ValueError)
+    assert json.loads(result.message["content"])["error"]["type"] == "ValueError"
+    assert isinstance(events[-1], LoopFinished)
+
+
+@pytest.mark.parametrize(
+    ("value", "sent"),
+    [
+        (Reading("Oslo", 21), {"city": "Oslo", "degrees": 21}),
+        (Colour.red, "r"),
+        ({"at": Reading("Lima", 30), "colour": Colour.red}, {"at": {"city": "Lima", "degrees": 30}, "colour": "r"}),
+        (None, None),
+    ],
+)
+def test_dataclass_and_enum_results_are_sent_as_json_values(
+    fake_openrouter: FakeOpenRouter, client: orx.Client, value: Any, sent: Any
+) -> None:
+    _one_add_call_then_text(fake_openrouter)
+    events, error = outcome(tool_loop(client, "add", tools=[ADD], handlers={"add": lambda numbers: value}))
+    assert error is None
+    result = _result(events)
+    assert result.error is None and result.value is value
+    assert json.loads(result.message["content"]) == sent
+
+
+def test_an_async_handler_is_an_error_the_model_sees_not_a_coroutine_repr(
+    fake_openrouter: FakeOpenRouter, client: orx.Client
+) -> None:
+    @tool
+    async def add(numbers: list[int]) -> int:
+        """Add numbers."""
+        return sum(numbers)
+
+    _one_add_call_then_text(fake_openrouter)
+    events, error = outcome(tool_loop(client, "add", tools=[add]))
+    assert error is None
+    result = _result(events)
+    assert isinstance(result.error, TypeError) and "async" in str(result.error)
+    assert "coroutine object" not in result.message["content"]
+
+
+# --- tool loop: BaseException is not swallowed --------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", [KeyboardInterrupt, SystemExit])
+def test_a_handler_raising_a_base_exception_ends_the_loop_with_it(
+    fake_openrouter: FakeOpenRouter, client: orx.Client, kind: type[BaseException]
+) -> None:
+    def handler(numbers: list[int]) -> int:
+        raise kind()
+
+    _one_add_call_then_text(fake_openrouter)
+    events, error = outcome(tool_loop(client, "add", tools=[ADD], handlers={"add": handler}))
+    assert isinstance(error, kind)  # delivered (no hang), not turned into a tool message
+    assert not any(isinstance(e, ToolCallResult) for e in events)
+    assert len(fake_openrouter.requests) == 1
