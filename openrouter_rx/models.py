@@ -157,7 +157,7 @@ class Pricing:
             raise ValueError("this model's pricing is variable (OpenRouter sent -1): no cost can be estimated")
         prompt_tokens = max(usage.prompt_tokens, 0)
         cached = min(max(usage.cached_tokens, 0), prompt_tokens)
-        written = min(cache_write_tokens(usage), prompt_tokens - cached)
+        written = min(max(cache_write_tokens(usage), 0), prompt_tokens - cached)
         fresh = prompt_tokens - cached - written
         read_price = self.input_cache_read if self.input_cache_read is not None else self.prompt
         write_price = self.input_cache_write if self.input_cache_write is not None else self.prompt

@@ -125,3 +125,13 @@ def test_a_negative_secondary_price_gives_no_negative_estimate() -> None:
     tracker = UsageTracker(pricing={"m/x": odd})
     tracker.record(Usage(prompt_tokens=10, completion_tokens=10), "m/x")
     assert tracker.cost == 0 and tracker.totals().unpriced_requests == 1
+
+
+def test_a_negative_cache_write_count_is_ignored_like_the_other_counts() -> None:
+    price = Pricing(prompt=D("0.000001"), completion=D("0.000002"), input_cache_write=D("0.00000125"))
+    odd = Usage.from_dict(
+        {"prompt_tokens": 100, "completion_tokens": 0, "prompt_tokens_details": {"cache_write_tokens": -50}}
+    )
+    assert price.cost(odd) == 100 * D("0.000001")  # not 150 fresh tokens minus 50 written
+    negative_cached = Usage.from_dict({"prompt_tokens": 100, "prompt_tokens_details": {"cached_tokens": -50}})
+    assert price.cost(negative_cached) == 100 * D("0.000001")
