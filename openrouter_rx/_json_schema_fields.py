@@ -18,7 +18,7 @@ import uuid
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
-from marshmallow import Schema, fields
+from marshmallow import Schema, fields, validate
 
 from .errors import SchemaConversionError
 
@@ -121,9 +121,24 @@ def _error(path: str, reason: str) -> SchemaConversionError:
 # --- one function per field kind ---------------------------------------------------------------
 
 
+def _choice_types(field: Any) -> str | list[str] | None:
+    """The JSON types of a field's ``OneOf`` choices (``None`` without a usable ``OneOf``)."""
+    for validator in field.validators:
+        if isinstance(validator, validate.OneOf):
+            try:
+                values = [plain(choice) for choice in validator.choices]
+            except ValueError:
+                return None
+            return _types_of(values) if values else None
+    return None
+
+
 def _raw(field: Any, ctx: Context, path: str) -> Node:
     if ctx.strict:
-        raise _error(path, "fields.Raw has no strict-mode form (strict schemas need a type)")
+        kinds = _choice_types(field)  # Raw + OneOf (a mixed Literal): typed by its choices
+        if kinds is None:
+            raise _error(path, "fields.Raw has no strict-mode form (strict schemas need a type)")
+        return {"type": kinds}
     return {}
 
 

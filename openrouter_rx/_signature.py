@@ -106,6 +106,12 @@ def _integral(value: Any) -> Any:
     return int(value) if isinstance(value, float) and value.is_integer() else value
 
 
+def _not_boolean(value: Any) -> Any:
+    if isinstance(value, bool):
+        raise ValidationError("Not a valid choice (a boolean).")
+    return value
+
+
 _NUMBER = _only(int, float, message="Not a valid number.")
 _STRING = _only(str, message="Not a valid string.")
 _BOOLEAN = _only(bool, message="Not a valid boolean.")
@@ -211,6 +217,8 @@ class _Builder:
         if origin is typing.Literal:
             return _literal(args, kwargs)
         if isinstance(tp, type) and issubclass(tp, Enum):
+            if not any(isinstance(member.value, bool) for member in tp):  # true is not the member of value 1
+                kwargs["pre_load"] = _not_boolean
             return fields.Enum(tp, by_value=True, **kwargs)
         if isinstance(tp, type) and issubclass(tp, Schema):
             return fields.Nested(tp, **kwargs)
@@ -325,6 +333,8 @@ def _literal(values: tuple[Any, ...], kwargs: dict[str, Any]) -> fields.Field[An
         return fields.Boolean(truthy={True}, falsy={False}, pre_load=_BOOLEAN, **kwargs)
     if all(isinstance(v, int) and not isinstance(v, bool) for v in choices):
         return fields.Integer(strict=True, pre_load=_integral, **kwargs)
+    if not any(isinstance(v, bool) for v in choices):
+        kwargs["pre_load"] = _not_boolean  # true is not 1 in JSON
     return fields.Raw(**kwargs)
 
 

@@ -50,7 +50,8 @@ is written as a one-value ``enum``; a homogeneous Tuple is ``items`` with
 ``minItems = maxItems``. Kept: ``pattern``, ``minimum``/``maximum`` (and exclusive),
 ``minItems``/``maxItems``, ``minLength``/``maxLength`` (in OpenAI's supported list since its
 2025 expansion of the subset). Refused with :class:`~openrouter_rx.errors.SchemaConversionError`
-(naming the field path): Dict/Mapping (no fixed keys), Raw (no type), a Tuple of different
+(naming the field path): Dict/Mapping (no fixed keys), Raw (no type; a Raw with a OneOf
+is typed by its choices), a Tuple of different
 types (OpenAI rejects ``prefixItems``), ``INCLUDE`` of unknown fields. OpenAI's size limits
 (number of properties, nesting depth, enum sizes) are not checked here.
 

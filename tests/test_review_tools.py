@@ -6,13 +6,17 @@ import dataclasses
 import enum
 import json
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, Literal
 
+import jsonschema
 import pytest
 from marshmallow import Schema, fields
+from marshmallow.validate import OneOf
 from support import outcome
 
 import openrouter_rx as orx
+from openrouter_rx.errors import SchemaConversionError, ToolArgumentsError
+from openrouter_rx.json_schema import to_json_schema
 from openrouter_rx.testing import FakeOpenRouter, StreamReply, text_chunks, tool_call_chunks
 from openrouter_rx.tool_loop import LoopFinished, ToolCallResult, tool_loop
 from openrouter_rx.tools import Tool, tool
@@ -148,3 +152,49 @@ def test_a_handler_raising_a_base_exception_ends_the_loop_with_it(
     assert isinstance(error, kind)  # delivered (no hang), not turned into a tool message
     assert not any(isinstance(e, ToolCallResult) for e in events)
     assert len(fake_openrouter.requests) == 1
+
+
+# --- @tool: Literal and Enum parameters ---------------------------------------------------------
+
+
+class Level(enum.IntEnum):
+    low = 1
+    high = 2
+
+
+def _choose(kind: Literal["auto", 1, 2.5], level: Level = Level.low) -> str:
+    """Choose.
+
+    Args:
+        kind: what to choose.
+        level: how hard.
+    """
+    return f"{kind}/{level}"
+
+
+def test_a_mixed_literal_has_a_strict_form_typed_by_its_values() -> None:
+    chosen = tool(_choose, strict=True)  # was: SchemaConversionError (fields.Raw has no strict-mode form)
+    schema = chosen.json_schema
+    assert schema["properties"]["kind"] == {
+        "type": ["string", "number"],
+        "enum": ["auto", 1, 2.5],
+        "description": "what to choose.",
+    }
+    jsonschema.Draft202012Validator.check_schema(schema)
+    assert chosen.load_arguments('{"kind": 2.5, "level": null}') == {"kind": 2.5, "level": Level.low}
+    strict = to_json_schema(Schema.from_dict({"x": fields.Raw(required=True, validate=OneOf(["a", 1]))}), strict=True)
+    assert strict["properties"]["x"] == {"type": ["string", "integer"], "enum": ["a", 1]}
+    with pytest.raises(SchemaConversionError, match=r"fields\.Raw has no strict-mode form"):
+        to_json_schema(Schema.from_dict({"x": fields.Raw()}), strict=True)
+
+
+@pytest.mark.parametrize("arguments", ['{"kind": true}', '{"kind": "auto", "level": true}'])
+def test_booleans_are_not_taken_for_the_numbers_of_a_literal_or_an_int_enum(arguments: str) -> None:
+    # JSON Schema says true is not 1; marshmallow alone would load true as 1 (== True) / Level.low.
+    chosen = tool(_choose)
+    document = json.loads(arguments)
+    assert not jsonschema.Draft202012Validator(chosen.json_schema).is_valid(document)
+    with pytest.raises(ToolArgumentsError) as caught:
+        chosen.load_arguments(arguments)
+    assert set(caught.value.messages) <= {"kind", "level"}
+    assert chosen.load_arguments('{"kind": 1, "level": 2}') == {"kind": 1, "level": Level.high}
