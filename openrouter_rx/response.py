@@ -218,7 +218,9 @@ class Response:
         """The request's cost in USD credits: ``usage.cost`` when OpenRouter sent it, else the
         estimate from the attached :attr:`pricing` and the usage (:meth:`Pricing.cost
         <openrouter_rx.models.Pricing.cost>`), else ``None`` (also for variable pricing).
-        :attr:`cost_source` tells which."""
+        :attr:`cost_source` tells which. For a BYOK request (``usage.is_byok``) OpenRouter's
+        ``usage.cost`` is its own fee only; the provider's charge to your key is
+        ``usage.raw["cost_details"]["upstream_inference_cost"]``."""
         source = self.cost_source
         if source is None:
             return None
