@@ -54,10 +54,15 @@ class _Waiter:
                 if self.disposed:
                     return
                 self.observer.on_next(model)
-            if not self.disposed:
-                self.observer.on_completed()
-        except Exception as exc:  # the subscriber's own on_next/on_completed raised: report it there
+        except Exception as exc:  # the subscriber's own on_next raised: report it there
             self.fail(exc)
+            return
+        if self.disposed:
+            return
+        try:
+            self.observer.on_completed()
+        except Exception:  # the sequence has ended: nowhere left to deliver it; log it, never drop it
+            log.exception("a subscriber's on_completed raised; the model list itself had completed")
 
     def fail(self, error: Exception) -> None:
         if self.disposed:

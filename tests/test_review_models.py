@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from decimal import Decimal, localcontext
 from typing import Any
 
@@ -135,3 +136,20 @@ def test_a_negative_cache_write_count_is_ignored_like_the_other_counts() -> None
     assert price.cost(odd) == 100 * D("0.000001")  # not 150 fresh tokens minus 50 written
     negative_cached = Usage.from_dict({"prompt_tokens": 100, "prompt_tokens_details": {"cached_tokens": -50}})
     assert price.cost(negative_cached) == 100 * D("0.000001")
+
+
+def test_a_subscriber_raising_in_on_completed_after_a_fetch_is_logged_not_dropped(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    catalog = ModelCatalog(lambda: reactivex.just(SHARED), ttl=0)  # every subscription fetches
+    seen: list[str] = []
+    errors: list[Exception] = []
+
+    def on_completed() -> None:
+        raise RuntimeError("completion bug")
+
+    with caplog.at_level(logging.ERROR, logger="openrouter_rx"):
+        catalog.models().subscribe(lambda model: seen.append(model.id), errors.append, on_completed)
+    assert seen == [model.id for model in SHARED] and errors == []  # the sequence had completed
+    (record,) = [r for r in caplog.records if r.exc_info is not None]
+    assert "on_completed" in record.getMessage() and "completion bug" in str(record.exc_info[1])
