@@ -10,14 +10,16 @@ from typing import Any
 import pytest
 import reactivex
 from reactivex import operators as ops
-from support import recorded_root
+from support import WAIT, Sink, recorded_root
 
+import openrouter_rx as orx
 from openrouter_rx._params import finisher
 from openrouter_rx.chunk import Usage
+from openrouter_rx.errors import IdleTimeout
 from openrouter_rx.model_catalog import ModelCatalog
 from openrouter_rx.models import Model, Pricing, parse_models
 from openrouter_rx.response import Response
-from openrouter_rx.testing import completion_body, usage_dict
+from openrouter_rx.testing import FakeOpenRouter, JSONReply, RawReply, completion_body, models_body, usage_dict
 from openrouter_rx.usage import UsageTracker
 
 D = Decimal
@@ -153,3 +155,28 @@ def test_a_subscriber_raising_in_on_completed_after_a_fetch_is_logged_not_droppe
     assert seen == [model.id for model in SHARED] and errors == []  # the sequence had completed
     (record,) = [r for r in caplog.records if r.exc_info is not None]
     assert "on_completed" in record.getMessage() and "completion bug" in str(record.exc_info[1])
+
+
+KEY = "sk-or-v1-review-models-0123456789abcdef"
+
+
+def test_a_stalled_model_list_times_out_for_every_waiter_without_showing_the_key(
+    fake_openrouter: FakeOpenRouter, caplog: pytest.LogCaptureFixture
+) -> None:
+    body = json.dumps(models_body()).encode()
+    fake_openrouter.enqueue(RawReply([body[:40], body[40:]], delay=WAIT, headers={"Content-Type": "application/json"}))
+    fake_openrouter.enqueue(JSONReply(body))
+    timeout = orx.Timeout(connect=2, idle=0.3)
+    with caplog.at_level(logging.DEBUG, logger="openrouter_rx"):
+        with orx.Client(api_key=KEY, base_url=fake_openrouter.base_url, timeout=timeout) as client:
+            first = Sink().subscribe_to(client.models())
+            fake_openrouter.wait_for_requests(1, WAIT)
+            second = Sink().subscribe_to(client.models())  # joins the stalled fetch
+            for sink in (first.wait(), second.wait()):
+                assert isinstance(sink.error, IdleTimeout) and not sink.items
+                assert KEY not in str(sink.error) and KEY not in repr(sink.error)
+            assert client.pricing_for("openai/gpt-4o-mini") is None  # nothing cached
+            again = Sink().subscribe_to(client.models()).ok()  # the next subscription fetches again
+            assert again[0].id == "openai/gpt-4o-mini"
+    assert len([r for r in fake_openrouter.requests if r.path.endswith("/models")]) == 2
+    assert caplog.records and not any(KEY in record.getMessage() for record in caplog.records)
