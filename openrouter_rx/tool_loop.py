@@ -102,8 +102,8 @@ class ToolCallRequested(ToolLoopEvent):
 
 @dataclass(frozen=True)
 class ToolCallResult(ToolLoopEvent):
-    """A tool ran (or could not): ``value`` it returned, or the ``error``; ``message`` is the
-    ``role: tool`` message sent back to the model."""
+    """A tool ran (or could not): ``value`` it returned, or the ``error`` (both when the value
+    had no JSON form); ``message`` is the ``role: tool`` message sent back to the model."""
 
     call: ToolCall
     value: Any
@@ -241,7 +241,7 @@ def tool_loop(
         raise ValueError(
             f"no handler for tool(s) {missing}: pass handlers={{name: function}} or use @orx.tool functions"
         )
-    wire_tools = toolset.to_wire()
+    wire_tools = toolset.to_wire() or None  # no tools: no `tools: []`, which providers reject (minimum 1)
     request: dict[str, Any] = dict(params)
     if model is not None:
         request["model"] = model

@@ -198,3 +198,28 @@ def test_booleans_are_not_taken_for_the_numbers_of_a_literal_or_an_int_enum(argu
         chosen.load_arguments(arguments)
     assert set(caught.value.messages) <= {"kind", "level"}
     assert chosen.load_arguments('{"kind": 1, "level": 2}') == {"kind": 1, "level": Level.high}
+
+
+def test_a_loop_without_tools_sends_no_empty_tools_array(fake_openrouter: FakeOpenRouter, client: orx.Client) -> None:
+    # OpenAI-style validators reject "tools": [] (an array needs at least one item).
+    fake_openrouter.enqueue(StreamReply(text_chunks("Hello.")))
+    events, error = outcome(tool_loop(client, "hi", tools=[]))
+    assert error is None and isinstance(events[-1], LoopFinished)
+    assert "tools" not in fake_openrouter.requests[0].json
+
+
+def test_tool_choice_and_other_params_are_sent_on_every_turn(
+    fake_openrouter: FakeOpenRouter, client: orx.Client
+) -> None:
+    _one_add_call_then_text(fake_openrouter)
+    choice = {"type": "function", "function": {"name": "add"}}
+
+    def sum_of(numbers: list[int]) -> int:
+        return sum(numbers)
+
+    events, error = outcome(
+        tool_loop(client, "add", tools=[ADD], handlers={"add": sum_of}, tool_choice=choice, parallel_tool_calls=False)
+    )
+    assert error is None and isinstance(events[-1], LoopFinished)
+    assert [r.json["tool_choice"] for r in fake_openrouter.requests] == [choice, choice]
+    assert [r.json["parallel_tool_calls"] for r in fake_openrouter.requests] == [False, False]
