@@ -285,7 +285,7 @@ class Tool:
             raw = arguments
             try:
                 data = json.loads(arguments, parse_constant=_no_constant) if arguments.strip() else {}
-            except ValueError as error:
+            except (ValueError, RecursionError) as error:  # RecursionError: nested too deeply
                 self._fail_json(raw, f"not valid JSON ({error})")
         else:
             data = dict(arguments) if isinstance(arguments, Mapping) else arguments

@@ -223,3 +223,10 @@ def test_tool_choice_and_other_params_are_sent_on_every_turn(
     assert error is None and isinstance(events[-1], LoopFinished)
     assert [r.json["tool_choice"] for r in fake_openrouter.requests] == [choice, choice]
     assert [r.json["parallel_tool_calls"] for r in fake_openrouter.requests] == [False, False]
+
+
+def test_arguments_nested_too_deeply_are_a_tool_arguments_error() -> None:
+    deep = '{"numbers": ' + "[" * 100_000 + "]" * 100_000 + "}"  # json.loads raises RecursionError
+    with pytest.raises(ToolArgumentsError) as caught:
+        ADD.load_arguments(deep)
+    assert caught.value.raw == deep and set(caught.value.messages) == {"_json"}
