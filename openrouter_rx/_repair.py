@@ -8,6 +8,7 @@ tokens at a cut (``tr``, ``1.``, ``"ke``, a dangling ``"key":``) are dropped, ne
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 from dataclasses import dataclass, field
@@ -30,6 +31,7 @@ JSON_NUMBER = re.compile(r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?"
 """A whole JSON number (``fullmatch`` it)."""
 _LITERALS = frozenset(("true", "false", "null"))
 _CLOSER = {"{": "}", "[": "]"}
+_OBJECTS_AFTER = 32  # how many "{" after the document are tried as the start of a second one
 _HALF_ESCAPE = re.compile(r"(\\+)(?:u[0-9a-fA-F]{0,3})?\Z")
 _HIGH_SURROGATE = re.compile(r"(\\+)u[dD][89abAB][0-9a-fA-F]{2}\Z")
 
@@ -59,12 +61,22 @@ def repair_json(text: str) -> str | None:
     stripped = text.lstrip(_WHITESPACE).lstrip("\ufeff").lstrip(_WHITESPACE)  # the end may be inside a string
     if _is_json(stripped):
         return stripped.rstrip(_WHITESPACE)
-    body = _unfence(stripped)
+    fence = _fence(stripped)
+    if fence is None:
+        return _repair_body(stripped)
+    # The closing ``` may be inside a JSON string (a model sending code): first read on past it,
+    # taking the document when it is complete there; else the fence's body as the regex cut it.
+    whole = _repair_body(stripped[fence.start(1) :], complete_only=True)
+    return whole if whole is not None else _repair_body(fence.group(1).lstrip(_WHITESPACE))
+
+
+def _repair_body(body: str, *, complete_only: bool = False) -> str | None:
+    """Steps 3 to 5 of :func:`repair_json` on ``body`` (``complete_only``: no truncation repair)."""
     start = _first_bracket(body)
     if start < 0:
         return None
     scan = _scan(body, start)
-    if scan.invalid or _has_document(body[scan.end :]):
+    if scan.invalid or (complete_only and scan.stack) or _has_document(body[scan.end :]):
         return None
     candidate = _complete(scan) if scan.stack else "".join(scan.pieces)
     return candidate if candidate is not None and _is_json(candidate) else None
@@ -72,8 +84,12 @@ def repair_json(text: str) -> str | None:
 
 def loads_strict(text: str) -> Any:
     """``json.loads``, except that ``NaN``, ``Infinity`` and ``-Infinity`` (not JSON) raise
-    ``ValueError`` too."""
-    return json.loads(text, parse_constant=_reject_constant)
+    ``ValueError`` too, and so does JSON nested too deeply for Python's decoder (not
+    ``RecursionError``)."""
+    try:
+        return json.loads(text, parse_constant=_reject_constant)
+    except RecursionError:
+        raise ValueError("JSON nested too deeply to decode") from None
 
 
 def _is_json(text: str) -> bool:
@@ -93,14 +109,15 @@ def _first_bracket(text: str) -> int:
     return min(found) if found else -1
 
 
-def _unfence(text: str) -> str:
+def _fence(text: str) -> re.Match[str] | None:
+    """The Markdown code fence around the JSON, if any (one opening before the first bracket)."""
     match = _FENCE.search(text)
     if match is None:
-        return text
+        return None
     bracket = _first_bracket(text)
     if bracket >= 0 and bracket < match.start():
-        return text  # the fence is inside the JSON (a string value), not around it
-    return match.group(1).lstrip(_WHITESPACE)
+        return None  # the fence is inside the JSON (a string value), not around it
+    return match
 
 
 @dataclass
@@ -111,8 +128,7 @@ class _Scan:
     stack: list[str] = field(default_factory=list)
     end: int = 0
     invalid: bool = False
-    safe: int = 0  # pieces[:safe] can be closed as they stand
-    safe_stack: str = ""  # the open brackets at ``safe``
+    safe: int = 0  # pieces[:safe] can be closed as they stand (with the brackets of ``stack``)
     expect_key: list[bool] = field(default_factory=list)  # per open object: the next string is a key
 
 
@@ -194,29 +210,32 @@ def close_cut_string(token: str) -> str:
 
 
 def _mark_safe(scan: _Scan) -> None:
+    # Every push and pop marks a safe point, so the open brackets there are those of ``stack`` at
+    # the end: no copy of the stack is kept (a copy per token is quadratic on deep nesting).
     scan.safe = len(scan.pieces)
-    scan.safe_stack = "".join(scan.stack)
 
 
 def _complete(scan: _Scan) -> str | None:
     """The truncated document cut at its last safe point, with its brackets closed."""
     if not scan.safe:
         return None
-    closing = "".join(_CLOSER[b] for b in reversed(scan.safe_stack))
+    closing = "".join(_CLOSER[b] for b in reversed(scan.stack))
     return "".join(scan.pieces[: scan.safe]).rstrip(_WHITESPACE) + closing
 
 
 def _has_document(tail: str) -> bool:
     """True when ``tail`` (the text after the document) holds another JSON document: it starts
     with ``{``, ``[`` or ``,`` (concatenated documents, JSON lines), or holds a whole JSON object
-    (a bracketed array in prose, such as a citation ``[1]``, is not counted)."""
+    starting at one of its first 32 ``{`` (a bracketed array in prose, such as a citation ``[1]``,
+    is not counted). The limit keeps the work linear: each failed decode costs up to the tail's
+    length (``JSONDecodeError`` counts the lines before the error)."""
     if tail.lstrip()[:1] in ("{", "[", ","):
         return True
     decoder = json.JSONDecoder()
-    for match in re.finditer(r"\{", tail):
+    for match in itertools.islice(re.finditer(r"\{", tail), _OBJECTS_AFTER):
         try:
             decoder.raw_decode(tail, match.start())
-        except ValueError:
+        except (ValueError, RecursionError):
             continue
         return True
     return False

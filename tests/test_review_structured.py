@@ -1,0 +1,70 @@
+"""Review regressions for structured outputs, repairs, healing and partial JSON (issue 4)."""
+
+from __future__ import annotations
+
+import pytest
+from marshmallow import Schema, fields
+
+from openrouter_rx._repair import loads_strict, repair_json
+from openrouter_rx.errors import StructuredOutputError
+from openrouter_rx.structured import ResponseFormat
+
+
+class Snippet(Schema):
+    code = fields.String(required=True)
+
+
+# --- repair_json -------------------------------------------------------------------------------
+
+
+def test_a_fenced_reply_whose_json_holds_a_code_fence_keeps_the_string() -> None:
+    # A model answering with code puts ``` inside a JSON string; the outer fence must not end there.
+    text = '```json\n{"code": "```python\\nprint(1)\\n```"}\n```'
+    assert repair_json(text) == '{"code": "```python\\nprint(1)\\n```"}'
+    assert ResponseFormat(Snippet).parse(text) == {"code": "```python\nprint(1)\n```"}
+
+
+def test_a_fenced_reply_with_inner_fence_and_prose_after_the_closing_fence() -> None:
+    text = 'Here:\n```json\n{"code": "```sh\\nls\\n```"}\n```\nThat prints {the files}.'
+    assert repair_json(text) == '{"code": "```sh\\nls\\n```"}'
+
+
+def test_a_fenced_truncated_reply_is_still_closed_at_the_fence() -> None:
+    assert repair_json('```json\n{"a": [1, 2\n```\n') == '{"a": [1, 2]}'
+    assert repair_json('```json\n{"a": "x\n```') is None  # a raw newline in a string is no JSON
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["{" * 200_000, "x{" * 100_000, "[" * 200_000, "[1, " * 50_000, '{"a": ' * 50_000],
+    ids=["braces", "prose-braces", "brackets", "nested-arrays", "nested-objects"],
+)
+def test_huge_nested_or_junk_inputs_are_linear_and_never_raise(text: str) -> None:
+    # Each of these took minutes (quadratic bookkeeping at every bracket) or raised RecursionError.
+    result = repair_json(text)
+    assert result is None or isinstance(loads_strict(result), (dict, list))
+
+
+def test_deeply_nested_valid_json_is_a_json_error_not_a_recursion_error() -> None:
+    text = "[" * 5000 + "]" * 5000
+    with pytest.raises(ValueError, match="nest"):
+        loads_strict(text)
+    assert repair_json(text) is None
+    with pytest.raises(StructuredOutputError) as caught:
+        ResponseFormat(Snippet).parse(text)
+    assert caught.value.raw == text and caught.value.attempts
+
+
+def test_deep_nesting_in_the_prose_after_the_document_does_not_raise() -> None:
+    assert repair_json('{"a": 1} then x ' + '{"a":' * 100_000) == '{"a": 1}'
+
+
+@pytest.mark.parametrize("unit", ['{"a": "', "{"], ids=["strings", "braces"])
+def test_many_braces_in_the_prose_after_the_document_stay_linear(unit: str) -> None:
+    # Each failed decode from a "{" raised a JSONDecodeError that counts the lines before it:
+    # 160 000 of them took about 30 s.
+    assert repair_json('{"a": 1} then x ' + unit * 160_000) == '{"a": 1}'
+
+
+def test_an_object_after_the_document_is_still_seen_behind_some_code_braces() -> None:
+    assert repair_json('{"a": 1}\nlike f() { g() } and {"b": 2}') is None
