@@ -47,8 +47,9 @@ class Healer:
     Each call sends :data:`HEALER_PROMPT`, the ``response_format`` (with its JSON Schema), the
     text to fix and the validation errors, and asks for ``response_format=fmt.to_dict()``. The
     reply is parsed like the model's text (local repairs included). Up to ``max_attempts``
-    calls are made; a failed call's reply and errors are what the next call fixes (or the
-    original text again when a reply was empty).
+    calls are made; a failed call's reply and errors are what the next call fixes when that reply
+    was JSON; when it was empty, a refusal or not JSON at all (prose), the next call fixes the
+    same text as that call, with the same errors (the data is not lost).
 
     A failed healer *request* (an HTTP error, a timeout) ends the healing: it is recorded as an
     attempt with ``messages={"_request": ["<ErrorType>: <message>"]}`` and no further call is
@@ -130,8 +131,10 @@ class Healer:
                     observer.on_next(attempt)
                     if attempt.ok or number >= self.max_attempts:
                         observer.on_completed()
-                    else:
-                        call(number + 1, attempt.text if attempt.text.strip() else text, attempt.messages)
+                    elif _is_json_reply(attempt):
+                        call(number + 1, attempt.text, attempt.messages)
+                    else:  # empty, refused or prose: the data is still only in the text fixed before
+                        call(number + 1, text, errors)
 
                 holder = SingleAssignmentDisposable()
                 serial.disposable = holder
@@ -160,3 +163,11 @@ class Healer:
             return HealAttempt("healer", "", False, messages={"_refusal": [reply.refusal]}, model=self.model)
         attempt = fmt.attempt(reply.content, source="healer", repair=True)
         return HealAttempt("healer", attempt.text, attempt.ok, attempt.value, attempt.messages, self.model)
+
+
+def _is_json_reply(attempt: HealAttempt) -> bool:
+    """True when the healer's reply was JSON (it failed validation): the next call fixes it."""
+    messages = attempt.messages
+    return bool(attempt.text.strip()) and not (
+        isinstance(messages, dict) and ("_json" in messages or "_refusal" in messages or "_request" in messages)
+    )

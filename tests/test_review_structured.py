@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import Iterator
+
 import pytest
 from marshmallow import Schema, fields
+from support import collect
 
+import openrouter_rx as orx
 from openrouter_rx._repair import loads_strict, repair_json
 from openrouter_rx.errors import StructuredOutputError
+from openrouter_rx.healer import Healer
+from openrouter_rx.operators._structured_output import structured_output
 from openrouter_rx.structured import ResponseFormat
+from openrouter_rx.testing import CompletionReply, FakeOpenRouter, StreamReply, completion_body, text_chunks
+
+KEY = "sk-or-v1-review-structured-0123456789"
 
 
 class Snippet(Schema):
@@ -68,3 +78,55 @@ def test_many_braces_in_the_prose_after_the_document_stay_linear(unit: str) -> N
 
 def test_an_object_after_the_document_is_still_seen_behind_some_code_braces() -> None:
     assert repair_json('{"a": 1}\nlike f() { g() } and {"b": 2}') is None
+
+
+# --- Healer --------------------------------------------------------------------------------------
+
+
+class City(Schema):
+    name = fields.String(required=True)
+    population = fields.Integer(required=True)
+
+
+BROKEN = '{"name": "Oslo", "population": "many"}'
+HEALED = {"name": "Oslo", "population": 709037}
+
+
+@pytest.fixture
+def client(fake_openrouter: FakeOpenRouter) -> Iterator[orx.Client]:
+    with orx.Client(api_key=KEY, base_url=fake_openrouter.base_url, timeout=orx.Timeout(connect=2, idle=5)) as c:
+        yield c
+
+
+def test_a_prose_healer_reply_is_not_what_the_next_call_fixes(
+    fake_openrouter: FakeOpenRouter, client: orx.Client
+) -> None:
+    # The next call used to get the prose as "the text to fix": the model's data was gone.
+    fake_openrouter.enqueue(
+        StreamReply(text_chunks(BROKEN)),
+        CompletionReply(completion_body("Sorry, I cannot help with that.")),
+        CompletionReply(completion_body(json.dumps(HEALED))),
+    )
+    sink = collect(client.stream("Oslo?").pipe(structured_output(City, heal=Healer(client, max_attempts=2))))
+    assert sink.ok() == [HEALED]
+    second = fake_openrouter.requests[2].json["messages"][1]["content"]
+    assert BROKEN in second and "Not a valid integer." in second
+    assert "Sorry, I cannot" not in second
+
+
+def test_a_healer_that_only_ever_replies_prose_fails_with_every_attempt(
+    fake_openrouter: FakeOpenRouter, client: orx.Client
+) -> None:
+    fake_openrouter.enqueue(
+        StreamReply(text_chunks(BROKEN)),
+        CompletionReply(completion_body("No.")),
+        CompletionReply(completion_body("Still no.")),
+    )
+    sink = collect(client.stream("Oslo?").pipe(structured_output(City, heal=Healer(client, max_attempts=2))))
+    error = sink.error
+    assert isinstance(error, StructuredOutputError)
+    tried = [(a.source, a.text) for a in error.attempts]
+    assert tried == [("model", BROKEN), ("healer", "No."), ("healer", "Still no.")]
+    assert error.raw == BROKEN and error.partial is not None and error.partial.content == BROKEN
+    assert all(BROKEN in request.json["messages"][1]["content"] for request in fake_openrouter.requests[1:])
+    assert all(KEY not in json.dumps(request.json) for request in fake_openrouter.requests)
