@@ -61,14 +61,16 @@ def _str(value: Any) -> str | None:
 
 
 def to_decimal(value: Any) -> Decimal | None:
-    """A JSON number or numeric string as an exact :class:`~decimal.Decimal`."""
+    """A JSON number or numeric string as an exact :class:`~decimal.Decimal` (``None`` for
+    anything else, including NaN and infinities, which would poison every total they enter)."""
     if value is None or isinstance(value, bool):
         return None
     try:
         # repr() of a float is its shortest round-tripping form: 2.95e-05 -> Decimal("0.0000295")
-        return Decimal(repr(value)) if isinstance(value, float) else Decimal(str(value))
+        number = Decimal(repr(value)) if isinstance(value, float) else Decimal(str(value))
     except (InvalidOperation, ValueError):
         return None
+    return number if number.is_finite() else None
 
 
 @dataclass(frozen=True, slots=True)

@@ -202,3 +202,9 @@ def test_structured_output_without_a_known_format_is_a_type_error_at_pipe_time(c
         client.stream("x").pipe(orx_ops.structured_output())
     with pytest.raises(TypeError, match="needs a format"):
         reactivex.empty().pipe(orx_ops.structured_output())
+
+
+@pytest.mark.parametrize("cost", ["NaN", "Infinity", "-Infinity", "nan"])
+def test_a_non_finite_cost_is_no_cost(cost: str) -> None:
+    usage = orx.Usage.from_dict({"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2, "cost": cost})
+    assert usage.cost is None
