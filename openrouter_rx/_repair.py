@@ -110,13 +110,17 @@ def _first_bracket(text: str) -> int:
 
 
 def _fence(text: str) -> re.Match[str] | None:
-    """The Markdown code fence around the JSON, if any (one opening before the first bracket)."""
+    """The Markdown code fence around the JSON, if any: one that opens before the first bracket,
+    or after brackets in prose that close before it."""
     match = _FENCE.search(text)
     if match is None:
         return None
     bracket = _first_bracket(text)
-    if bracket >= 0 and bracket < match.start():
-        return None  # the fence is inside the JSON (a string value), not around it
+    if 0 <= bracket < match.start():
+        scan = _scan(text[: match.start()], bracket)
+        if scan.invalid or scan.stack:
+            return None  # the fence is inside the JSON (a string value), not around it
+        # else the bracket closed before the fence: prose such as "the data for [Oslo]:"
     return match
 
 

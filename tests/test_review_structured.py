@@ -130,3 +130,17 @@ def test_a_healer_that_only_ever_replies_prose_fails_with_every_attempt(
     assert error.raw == BROKEN and error.partial is not None and error.partial.content == BROKEN
     assert all(BROKEN in request.json["messages"][1]["content"] for request in fake_openrouter.requests[1:])
     assert all(KEY not in json.dumps(request.json) for request in fake_openrouter.requests)
+
+
+@pytest.mark.parametrize(
+    "prose",
+    ["Here is the data for [Oslo]:\n", "Result (see [1]):\n", "Data {for you}:\n"],
+    ids=["word", "cite", "brace"],
+)
+def test_a_fence_after_bracketed_prose_is_still_unwrapped(prose: str) -> None:
+    assert repair_json(prose + '```json\n{"a": [1, 2]}\n```\nDone.') == '{"a": [1, 2]}'
+
+
+def test_a_fence_inside_a_json_string_is_left_alone() -> None:
+    assert repair_json('{"a": "```json\\n{}\\n```",}') == '{"a": "```json\\n{}\\n```"}'
+    assert repair_json('{"a": "```json\\n{\\"b\\": 1}') == '{"a": "```json\\n{\\"b\\": 1}"}'
