@@ -43,7 +43,9 @@ def repair_json(text: str) -> str | None:
 
     1. strip a byte-order mark and surrounding whitespace;
     2. take the body of a Markdown code fence (```` ```json ... ``` ```` or ```` ``` ... ``` ````,
-       closed or cut off) when the fence opens before the JSON does;
+       closed or cut off) when the fence opens before the JSON does (prose brackets that close
+       before it, ``the data for [Oslo]:``, do not count); a ```` ``` ```` inside a JSON string
+       of a complete document does not end the fence;
     3. cut prose before the first ``{``/``[`` and after the bracket that closes it;
     4. remove trailing commas before ``}``/``]``;
     5. complete a truncated document (the model hit ``max_tokens``): close an open string
@@ -55,7 +57,7 @@ def repair_json(text: str) -> str | None:
     ``[1, 12]``), like a cut string is kept as far as it goes; ``1.``, ``-``, ``1e`` and ``tru``
     are dropped. Two JSON documents in one reply (``{...} {...}``, JSON lines) give ``None``:
     which one was meant is a question of content. Only the first ``{``/``[`` can start the
-    document, so prose with brackets before the JSON is not skipped. Quotes, comments, Python
+    document, so prose with brackets before unfenced JSON is not skipped. Quotes, comments, Python
     literals (``True``) and other non-JSON syntax are not translated.
     """
     stripped = text.lstrip(_WHITESPACE).lstrip("\ufeff").lstrip(_WHITESPACE)  # the end may be inside a string
