@@ -210,6 +210,14 @@ def _copy(value: Any) -> Any:
     return value
 
 
+def _check_not_many(schema: Schema) -> None:
+    if schema.many:
+        raise SchemaConversionError(
+            f"{type(schema).__name__}: a many=True schema is a JSON array; the root must be an object "
+            "(wrap it: a schema with one fields.Nested(..., many=True) field)"
+        )
+
+
 def to_json_schema(schema: type[Schema] | Schema, *, strict: bool = False) -> dict[str, Any]:
     """The JSON Schema (draft 2020-12) of the data ``schema`` loads.
 
@@ -230,6 +238,7 @@ def to_json_schema(schema: type[Schema] | Schema, *, strict: bool = False) -> di
     """
     if isinstance(schema, Schema):
         cls, options = type(schema), _options_key(schema, None)
+        _check_not_many(schema)  # before the cache: the cached class schema is an object
     elif isinstance(schema, type) and issubclass(schema, Schema):
         cls, options = schema, _class_options_key(schema)
     else:
@@ -242,11 +251,7 @@ def to_json_schema(schema: type[Schema] | Schema, *, strict: bool = False) -> di
         if cached is not None:
             return _copy(cached)  # type: ignore[no-any-return]
     instance = _instance(schema)
-    if instance.many:
-        raise SchemaConversionError(
-            f"{cls.__name__}: a many=True schema is a JSON array; the root must be an object "
-            "(wrap it: a schema with one fields.Nested(..., many=True) field)"
-        )
+    _check_not_many(instance)
     result = _Converter(instance, strict=strict).convert(instance)
     if cacheable:
         with _cache_lock:

@@ -230,3 +230,17 @@ def test_arguments_nested_too_deeply_are_a_tool_arguments_error() -> None:
     with pytest.raises(ToolArgumentsError) as caught:
         ADD.load_arguments(deep)
     assert caught.value.raw == deep and set(caught.value.messages) == {"_json"}
+
+
+# --- json_schema --------------------------------------------------------------------------------
+
+
+def test_a_many_schema_is_refused_even_after_its_class_was_converted() -> None:
+    class Item(Schema):
+        name = fields.String(required=True)
+
+    assert to_json_schema(Item)["type"] == "object"  # cached for the class
+    with pytest.raises(SchemaConversionError, match="many=True"):
+        to_json_schema(Item(many=True))  # was: the cached object schema, for a schema loading a list
+    with pytest.raises(SchemaConversionError, match="many=True"):
+        Tool("items", parameters=Item(many=True))
