@@ -144,7 +144,7 @@ class JSONFormat:
         if first.ok or not repair:
             return [first]
         fixed = repair_json(text)
-        if fixed is None or fixed == text.strip():  # nothing to repair: the same text would fail again
+        if fixed is None or fixed == text.strip(" \t\r\n"):  # the same text (JSON whitespace aside) would fail again
             return [first]
         return [first, self.attempt(fixed, source="repair", repair=False)]
 

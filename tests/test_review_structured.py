@@ -18,10 +18,16 @@ from openrouter_rx.structured import ResponseFormat
 from openrouter_rx.testing import CompletionReply, FakeOpenRouter, StreamReply, completion_body, text_chunks
 
 KEY = "sk-or-v1-review-structured-0123456789"
+GOOD = '{"name": "Oslo", "population": 709037}'
 
 
 class Snippet(Schema):
     code = fields.String(required=True)
+
+
+class City(Schema):
+    name = fields.String(required=True)
+    population = fields.Integer(required=True)
 
 
 # --- repair_json -------------------------------------------------------------------------------
@@ -80,12 +86,17 @@ def test_an_object_after_the_document_is_still_seen_behind_some_code_braces() ->
     assert repair_json('{"a": 1}\nlike f() { g() } and {"b": 2}') is None
 
 
+@pytest.mark.parametrize("space", ["\u00a0", "\u2028", "\u3000", "\x85"], ids=["nbsp", "ls", "ideographic", "nel"])
+def test_unicode_space_around_the_json_is_repaired_away(space: str) -> None:
+    # repair_json strips them (not JSON whitespace), but the repaired text was compared with
+    # str.strip() of the text, found "unchanged", and never tried.
+    fmt = ResponseFormat(City)
+    for text in (GOOD + space, space + GOOD):
+        assert fmt.parse(text) == HEALED
+        assert [a.source for a in fmt.attempts(text)] == ["model", "repair"]
+
+
 # --- Healer --------------------------------------------------------------------------------------
-
-
-class City(Schema):
-    name = fields.String(required=True)
-    population = fields.Integer(required=True)
 
 
 BROKEN = '{"name": "Oslo", "population": "many"}'
@@ -144,3 +155,17 @@ def test_a_fence_after_bracketed_prose_is_still_unwrapped(prose: str) -> None:
 def test_a_fence_inside_a_json_string_is_left_alone() -> None:
     assert repair_json('{"a": "```json\\n{}\\n```",}') == '{"a": "```json\\n{}\\n```"}'
     assert repair_json('{"a": "```json\\n{\\"b\\": 1}') == '{"a": "```json\\n{\\"b\\": 1}"}'
+
+
+def test_a_hanging_healer_is_ended_by_the_clients_timeout(fake_openrouter: FakeOpenRouter) -> None:
+    fake_openrouter.enqueue(
+        StreamReply(text_chunks(BROKEN)), CompletionReply(completion_body(json.dumps(HEALED)), delay=5)
+    )
+    with orx.Client(api_key=KEY, base_url=fake_openrouter.base_url, timeout=orx.Timeout(connect=2, idle=0.3)) as c:
+        sink = collect(c.stream("Oslo?").pipe(structured_output(City, heal=Healer(c, max_attempts=3))))
+    error = sink.error
+    assert isinstance(error, StructuredOutputError)
+    assert [a.source for a in error.attempts] == ["model", "healer"]
+    [why] = error.attempts[1].messages["_request"]
+    assert "Timeout" in why and KEY not in why
+    assert len(fake_openrouter.requests) == 2  # no second call after a failed request
