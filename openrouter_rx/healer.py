@@ -60,7 +60,10 @@ class Healer:
         model: the healer model.
         max_attempts: how many healer calls at most (>= 1).
         temperature: the healer's sampling temperature.
-        **params: other body fields for the healer requests (``max_tokens``, ``provider``, ...).
+        **params: other arguments of ``client.complete`` for the healer requests (body fields such
+            as ``max_tokens`` or ``provider``, and ``timeout=``); a ``response_format`` given here
+            replaces ``fmt.to_dict()`` in the request (e.g. ``{"type": "json_object"}`` for a healer
+            model without JSON Schema support; the schema stays in the prompt).
     """
 
     def __init__(
@@ -139,12 +142,9 @@ class Healer:
                 holder = SingleAssignmentDisposable()
                 serial.disposable = holder
                 try:
+                    options: dict[str, Any] = {"response_format": fmt.to_dict(), **self.params}
                     request = self.client.complete(
-                        self.request_messages(text, fmt, errors),
-                        self.model,
-                        temperature=self.temperature,
-                        response_format=fmt.to_dict(),
-                        **self.params,
+                        self.request_messages(text, fmt, errors), self.model, temperature=self.temperature, **options
                     )
                 except Exception as error:  # building the request failed (e.g. a closed client)
                     on_error(error)

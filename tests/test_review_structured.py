@@ -169,3 +169,16 @@ def test_a_hanging_healer_is_ended_by_the_clients_timeout(fake_openrouter: FakeO
     [why] = error.attempts[1].messages["_request"]
     assert "Timeout" in why and KEY not in why
     assert len(fake_openrouter.requests) == 2  # no second call after a failed request
+
+
+def test_a_healer_may_ask_for_another_response_format(fake_openrouter: FakeOpenRouter, client: orx.Client) -> None:
+    # A healer model without json_schema support needs json_object; passing it used to fail every
+    # heal with "got multiple values for keyword argument 'response_format'".
+    fake_openrouter.enqueue(StreamReply(text_chunks(BROKEN)), CompletionReply(completion_body(json.dumps(HEALED))))
+    healer = Healer(client, response_format={"type": "json_object"}, temperature=0.1, timeout=orx.Timeout(idle=3))
+    sink = collect(client.stream("Oslo?").pipe(structured_output(City, heal=healer)))
+    assert sink.ok() == [HEALED]
+    body = fake_openrouter.requests[1].json
+    assert body["response_format"] == {"type": "json_object"} and body["temperature"] == 0.1
+    assert "timeout" not in body
+    assert '"name": "City"' in body["messages"][1]["content"]  # the schema is still in the prompt
