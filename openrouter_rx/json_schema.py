@@ -56,8 +56,9 @@ types (OpenAI rejects ``prefixItems``), ``INCLUDE`` of unknown fields. OpenAI's 
 (number of properties, nesting depth, enum sizes) are not checked here.
 
 Conversions of a schema class (or of an instance of a class that does not override
-``__init__``) are cached per (class, only, exclude, load_only, dump_only, unknown, strict): a schema
-class is taken as unchanging once converted. Every call returns a fresh copy.
+``__init__``) are cached per (class, only, exclude, load_only, dump_only, unknown, the nested
+fields' only/exclude, strict): a schema class is taken as unchanging once converted. Every call
+returns a fresh copy.
 """
 
 from __future__ import annotations
@@ -87,6 +88,18 @@ def _instance(schema: type[Schema] | Schema) -> Schema:
     raise TypeError(f"expected a marshmallow Schema class or instance, got {type(schema).__name__}")
 
 
+def _nested_options(declared: Mapping[str, fields.Field[Any]]) -> _Key:
+    """The ``only``/``exclude`` of the Nested fields: ``Schema(only=("inner.a",))`` puts its
+    dotted names there (and keeps only ``"inner"`` in the schema's own ``only``)."""
+    found: list[tuple[Any, ...]] = []
+    for name in sorted(declared):
+        field = declared[name]
+        if isinstance(field, fields.Nested) and (field.only is not None or field.exclude):
+            only = None if field.only is None else tuple(sorted(field.only))
+            found.append((name, only, tuple(sorted(field.exclude))))
+    return tuple(found)
+
+
 def _options_key(schema: Schema, unknown: str | None) -> _Key:
     only = None if schema.only is None else tuple(sorted(schema.only))
     return (
@@ -95,6 +108,7 @@ def _options_key(schema: Schema, unknown: str | None) -> _Key:
         tuple(sorted(schema.load_only)),
         tuple(sorted(schema.dump_only)),
         unknown or schema.unknown,
+        _nested_options(schema.declared_fields),
     )
 
 
@@ -107,6 +121,7 @@ def _class_options_key(cls: type[Schema]) -> _Key:
         tuple(sorted(set(opts.load_only))),
         tuple(sorted(set(opts.dump_only))),
         opts.unknown,
+        _nested_options(cls._declared_fields),
     )
 
 

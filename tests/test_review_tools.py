@@ -244,3 +244,27 @@ def test_a_many_schema_is_refused_even_after_its_class_was_converted() -> None:
         to_json_schema(Item(many=True))  # was: the cached object schema, for a schema loading a list
     with pytest.raises(SchemaConversionError, match="many=True"):
         Tool("items", parameters=Item(many=True))
+
+
+class _Pair(Schema):
+    a = fields.String()
+    b = fields.String()
+
+
+class _Holder(Schema):
+    inner = fields.Nested(_Pair)
+
+
+def _inner_names(schema: Schema | type[Schema]) -> list[str]:
+    return list(to_json_schema(schema)["properties"]["inner"]["properties"])
+
+
+def test_dotted_only_and_exclude_are_part_of_the_cache_key() -> None:
+    # Schema(only=("inner.a",)) keeps only "inner" in its own `only`: the dotted part lives on the
+    # Nested field, and the cache key ignored it (the next call got the first call's schema).
+    assert _inner_names(_Holder(only=("inner.a",))) == ["a"]
+    assert _inner_names(_Holder(only=("inner.b",))) == ["b"]
+    assert _inner_names(_Holder(exclude=("inner.b",))) == ["a"]
+    assert _inner_names(_Holder()) == ["a", "b"]
+    assert _inner_names(_Holder) == ["a", "b"]
+    assert set(_Holder(only=("inner.a",)).load({"inner": {"a": "x"}})["inner"]) == {"a"}
