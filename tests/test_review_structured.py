@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 from marshmallow import Schema, fields
-from support import collect
+from support import WAIT, Sink, collect
 
 import openrouter_rx as orx
 from openrouter_rx._repair import loads_strict, repair_json
@@ -182,3 +182,23 @@ def test_a_healer_may_ask_for_another_response_format(fake_openrouter: FakeOpenR
     assert body["response_format"] == {"type": "json_object"} and body["temperature"] == 0.1
     assert "timeout" not in body
     assert '"name": "City"' in body["messages"][1]["content"]  # the schema is still in the prompt
+
+
+def test_disposing_while_a_healer_request_is_in_flight_cancels_it(
+    fake_openrouter: FakeOpenRouter, client: orx.Client
+) -> None:
+    fake_openrouter.enqueue(
+        StreamReply(text_chunks(BROKEN)),
+        CompletionReply(completion_body(json.dumps(HEALED)), delay=0.2, leading_whitespace=20),
+    )
+    sink = Sink()
+    subscription = (
+        client.stream("Oslo?")
+        .pipe(structured_output(City, heal=Healer(client)))
+        .subscribe(sink.on_next, sink.on_error, sink.on_completed)
+    )
+    healer_request = fake_openrouter.wait_for_requests(2, timeout=WAIT)[1]
+    subscription.dispose()
+    assert healer_request.wait_disconnected(WAIT)
+    assert healer_request.wait_finished(WAIT)
+    assert sink.items == [] and sink.error is None and not sink.completed
