@@ -89,14 +89,13 @@ def _instance(schema: type[Schema] | Schema) -> Schema:
 
 
 def _nested_options(declared: Mapping[str, fields.Field[Any]]) -> _Key:
-    """The ``only``/``exclude`` of the Nested fields: ``Schema(only=("inner.a",))`` puts its
-    dotted names there (and keeps only ``"inner"`` in the schema's own ``only``)."""
+    """The ``only``/``exclude`` of the Nested (and List of Nested) fields: ``Schema(only=("inner.a",))``
+    puts its dotted names there (and keeps only ``"inner"`` in the schema's own ``only``)."""
     found: list[tuple[Any, ...]] = []
     for name in sorted(declared):
-        field = declared[name]
-        if isinstance(field, fields.Nested) and (field.only is not None or field.exclude):
-            only = None if field.only is None else tuple(sorted(field.only))
-            found.append((name, only, tuple(sorted(field.exclude))))
+        only, exclude = getattr(declared[name], "only", None), getattr(declared[name], "exclude", None)
+        if only is not None or exclude:
+            found.append((name, None if only is None else tuple(sorted(only)), tuple(sorted(exclude or ()))))
     return tuple(found)
 
 

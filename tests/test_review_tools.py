@@ -253,6 +253,7 @@ class _Pair(Schema):
 
 class _Holder(Schema):
     inner = fields.Nested(_Pair)
+    many = fields.List(fields.Nested(_Pair))
 
 
 def _inner_names(schema: Schema | type[Schema]) -> list[str]:
@@ -268,3 +269,6 @@ def test_dotted_only_and_exclude_are_part_of_the_cache_key() -> None:
     assert _inner_names(_Holder()) == ["a", "b"]
     assert _inner_names(_Holder) == ["a", "b"]
     assert set(_Holder(only=("inner.a",)).load({"inner": {"a": "x"}})["inner"]) == {"a"}
+    items = to_json_schema(_Holder(exclude=("many.a",)))["properties"]["many"]["items"]
+    assert list(items["properties"]) == ["b"]
+    assert list(to_json_schema(_Holder())["properties"]["many"]["items"]["properties"]) == ["a", "b"]
