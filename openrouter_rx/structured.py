@@ -66,7 +66,10 @@ def _json_error(why: str) -> dict[str, list[str]]:
 
 def summarize_messages(messages: Any, limit: int = 300) -> str:
     """``messages`` as compact JSON, cut to ``limit`` characters (for error messages and logs)."""
-    text = json.dumps(messages, ensure_ascii=False, default=str, sort_keys=True)
+    try:
+        text = json.dumps(messages, ensure_ascii=False, default=str, sort_keys=True)
+    except TypeError:  # int keys (list items) beside str keys ("_schema") cannot be sorted
+        text = json.dumps(messages, ensure_ascii=False, default=str)
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
-from marshmallow import Schema, fields
+from marshmallow import Schema, ValidationError, fields, validates_schema
 from support import WAIT, Sink, collect
 
 import openrouter_rx as orx
@@ -14,8 +15,16 @@ from openrouter_rx._repair import loads_strict, repair_json
 from openrouter_rx.errors import StructuredOutputError
 from openrouter_rx.healer import Healer
 from openrouter_rx.operators._structured_output import structured_output
-from openrouter_rx.structured import ResponseFormat
-from openrouter_rx.testing import CompletionReply, FakeOpenRouter, StreamReply, completion_body, text_chunks
+from openrouter_rx.structured import ResponseFormat, summarize_messages
+from openrouter_rx.testing import (
+    CompletionReply,
+    FakeOpenRouter,
+    StreamReply,
+    chunk_marbles,
+    completion_body,
+    run_marbles,
+    text_chunks,
+)
 
 KEY = "sk-or-v1-review-structured-0123456789"
 GOOD = '{"name": "Oslo", "population": 709037}'
@@ -94,6 +103,32 @@ def test_unicode_space_around_the_json_is_repaired_away(space: str) -> None:
     for text in (GOOD + space, space + GOOD):
         assert fmt.parse(text) == HEALED
         assert [a.source for a in fmt.attempts(text)] == ["model", "repair"]
+
+
+class Scores(Schema):
+    scores = fields.List(fields.Integer(), required=True)
+
+    @validates_schema(skip_on_field_errors=False)
+    def _check(self, data: Any, **_: Any) -> None:
+        raise ValidationError("scores must be rising", "scores")
+
+
+def test_messages_with_index_and_string_keys_give_a_structured_output_error() -> None:
+    # marshmallow mixes int keys (list items) and "_schema" in one dict; summarize_messages
+    # sorted the keys and raised TypeError, so parse() raised TypeError instead.
+    text = '{"scores": ["x", 2]}'
+    with pytest.raises(StructuredOutputError) as caught:
+        ResponseFormat(Scores).parse(text)
+    assert caught.value.messages == {"scores": {0: ["Not a valid integer."], "_schema": ["scores must be rising"]}}
+    assert "scores must be rising" in str(caught.value) and caught.value.raw == text
+    assert "Not a valid integer." in summarize_messages(caught.value.messages)
+
+
+def test_the_operator_fails_with_the_error_on_such_messages() -> None:
+    marbles, lookup = chunk_marbles(['{"scores": ', '["x", 2]}'])
+    run = run_marbles(structured_output(Scores), marbles, lookup)
+    assert isinstance(run.error, StructuredOutputError)
+    assert run.error.partial is not None and run.error.partial.content == '{"scores": ["x", 2]}'
 
 
 # --- Healer --------------------------------------------------------------------------------------
