@@ -14,9 +14,11 @@ import openrouter_rx as orx
 from openrouter_rx._repair import loads_strict, repair_json
 from openrouter_rx.errors import StructuredOutputError
 from openrouter_rx.healer import Healer
+from openrouter_rx.operators._partial_json import partial_json
 from openrouter_rx.operators._structured_output import structured_output
 from openrouter_rx.structured import ResponseFormat, summarize_messages
 from openrouter_rx.testing import (
+    ChunkFactory,
     CompletionReply,
     FakeOpenRouter,
     StreamReply,
@@ -129,6 +131,38 @@ def test_the_operator_fails_with_the_error_on_such_messages() -> None:
     run = run_marbles(structured_output(Scores), marbles, lookup)
     assert isinstance(run.error, StructuredOutputError)
     assert run.error.partial is not None and run.error.partial.content == '{"scores": ["x", 2]}'
+
+
+# --- partial_json ----------------------------------------------------------------------------
+
+
+def test_partial_json_ignores_reasoning_and_tool_calls_interleaved_with_the_content() -> None:
+    f = ChunkFactory()
+    items = [
+        *f.reasoning('Plan: emit {"name": "Bergen"} maybe [1, 2'),
+        *f.text('{"name": "Os', pieces=4),
+        *f.reasoning("} still thinking {"),
+        *f.tool_calls([{"name": "lookup", "arguments": {"city": "Oslo"}}]),
+        *f.text('lo", "population": 709037}', pieces=5),
+        f.finish(),
+    ]
+    marbles, lookup = chunk_marbles(items)
+    run = run_marbles(partial_json(), marbles, lookup)
+    assert run.values[-1] == HEALED and run.completed
+    assert all(value.get("name", "Os").startswith("Os") for value in run.values)
+
+
+def test_partial_json_of_choice_one_while_choice_zero_reasons_and_refuses() -> None:
+    f = ChunkFactory()
+    items = [
+        *f.text('{"name": "Oslo", ', pieces=3, index=1),
+        f.chunk({"role": "assistant", "content": "", "reasoning": "{not json"}, index=0),
+        f.chunk({"role": "assistant", "content": "", "refusal": "no"}, index=0),
+        *f.text('"population": 709037}', pieces=3, index=1),
+    ]
+    marbles, lookup = chunk_marbles(items)
+    assert run_marbles(partial_json(1), marbles, lookup).values[-1] == HEALED
+    assert run_marbles(partial_json(0), marbles, lookup).values == []
 
 
 # --- Healer --------------------------------------------------------------------------------------
