@@ -32,8 +32,11 @@ JSON_NUMBER = re.compile(r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?"
 _LITERALS = frozenset(("true", "false", "null"))
 _CLOSER = {"{": "}", "[": "]"}
 _OBJECTS_AFTER = 32  # how many "{" after the document are tried as the start of a second one
-_HALF_ESCAPE = re.compile(r"(\\+)(?:u[0-9a-fA-F]{0,3})?\Z")
-_HIGH_SURROGATE = re.compile(r"(\\+)u[dD][89abAB][0-9a-fA-F]{2}\Z")
+# What may follow the backslash of an escape cut at the end (at most 6 characters: searched in the
+# tail only, and the run of backslashes before it counted by hand; a regex with ``(\\+)`` in front
+# would be quadratic on a long run of backslashes).
+_HALF_ESCAPE = re.compile(r"(?:u[0-9a-fA-F]{0,3})?\Z")
+_HIGH_SURROGATE = re.compile(r"u[dD][89abAB][0-9a-fA-F]{2}\Z")
 
 
 def repair_json(text: str) -> str | None:
@@ -209,9 +212,13 @@ def close_cut_string(token: str) -> str:
     closed: ``'"ab'`` → ``'"ab"'``. A half-written escape (``\\``, ``\\u00``) or the high half
     of a surrogate pair at the end is dropped, so the result decodes."""
     for pattern in (_HALF_ESCAPE, _HIGH_SURROGATE):
-        match = pattern.search(token)
-        if match is not None and len(match.group(1)) % 2 == 1:  # an escape, not an escaped backslash
-            token = token[: match.start()] + match.group(1)[:-1]
+        match = pattern.search(token, max(0, len(token) - 6))
+        if match is None:
+            continue
+        start = match.start()
+        backslashes = start - len(token[:start].rstrip("\\"))
+        if backslashes % 2 == 1:  # an escape, not an escaped backslash
+            token = token[: start - 1]
     return token + '"'
 
 

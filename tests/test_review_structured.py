@@ -271,3 +271,15 @@ def test_disposing_while_a_healer_request_is_in_flight_cancels_it(
     assert healer_request.wait_disconnected(WAIT)
     assert healer_request.wait_finished(WAIT)
     assert sink.items == [] and sink.error is None and not sink.completed
+
+
+@pytest.mark.parametrize(
+    ("tail", "kept"),
+    [("x", "x"), ("", ""), ("\\", ""), ("\\u00", ""), ("\\ud83d", ""), ("\\ud83d\\ude", "")],
+    ids=["letter", "even", "odd", "half-u", "high-surrogate", "half-pair"],
+)
+def test_a_cut_string_after_a_long_run_of_backslashes_is_closed_in_linear_time(tail: str, kept: str) -> None:
+    # The escape patterns started with (\\+) and were searched over the whole token: quadratic
+    # (40 000 backslashes took 30 s).
+    run = "\\" * 200_000
+    assert repair_json('{"a": "' + run + tail) == '{"a": "' + run + kept + '"}'
