@@ -73,7 +73,9 @@ def structured_output(
 
     ``fmt`` is anything :meth:`ResponseFormat.coerce <openrouter_rx.structured.ResponseFormat.coerce>`
     takes (a :class:`~openrouter_rx.structured.ResponseFormat`, a marshmallow schema, a raw
-    ``response_format`` dict). The model's text is tried first; if it fails, the locally repaired
+    ``response_format`` dict, which only checks that the reply is JSON: a JSON Schema written
+    by hand is sent, not validated here; use a marshmallow schema for validated data). The
+    model's text is tried first; if it fails, the locally repaired
     text (when ``repair`` and a repair changes it: code fence, prose, trailing commas, a cut-off
     tail), then the attempts of ``heal`` (a :class:`~openrouter_rx.healer.Healer`, given the last
     attempt's text and errors), in order; the first valid value is emitted. Without ``heal`` no
