@@ -85,7 +85,7 @@ class DataclassSchema(ArgumentsSchema):
         cls = type(self).dataclass_type
         try:
             return cls(**data)
-        except ValueError as error:  # a __post_init__ check: reported like any other invalid value
+        except (TypeError, ValueError) as error:  # a __post_init__ check: reported like any other invalid value
             raise ValidationError(f"{cls.__name__}: {error}") from error
 
 

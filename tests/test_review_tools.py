@@ -272,3 +272,26 @@ def test_dotted_only_and_exclude_are_part_of_the_cache_key() -> None:
     items = to_json_schema(_Holder(exclude=("many.a",)))["properties"]["many"]["items"]
     assert list(items["properties"]) == ["b"]
     assert list(to_json_schema(_Holder())["properties"]["many"]["items"]["properties"]) == ["a", "b"]
+
+
+@dataclasses.dataclass
+class _Span:
+    start: int
+    end: int
+
+    def __post_init__(self) -> None:
+        if self.end < self.start:
+            raise TypeError("end before start")  # a TypeError check, as common as a ValueError one
+
+
+def _measure(span: _Span) -> int:
+    """Measure a span."""
+    return span.end - span.start
+
+
+def test_a_dataclass_post_init_type_error_is_an_invalid_argument_not_a_crash() -> None:
+    measure = tool(_measure)
+    assert measure.load_arguments('{"span": {"start": 1, "end": 3}}') == {"span": _Span(1, 3)}
+    with pytest.raises(ToolArgumentsError) as caught:
+        measure.load_arguments('{"span": {"start": 3, "end": 1}}')
+    assert "end before start" in str(caught.value.messages)
