@@ -66,13 +66,27 @@ def repair_json(text: str) -> str | None:
     stripped = text.lstrip(_WHITESPACE).lstrip("\ufeff").lstrip(_WHITESPACE)  # the end may be inside a string
     if _is_json(stripped):
         return stripped.rstrip(_WHITESPACE)
-    fence = _fence(stripped)
+    fence = _FENCE.search(stripped)
     if fence is None:
         return _repair_body(stripped)
+    bracket = _first_bracket(stripped)
+    if 0 <= bracket < fence.start():
+        # The fence may be inside the JSON (a string value) or after it (prose): then it is left
+        # alone. Unless that gives nothing and the brackets before the fence are prose that
+        # closes there ("the data for [Oslo]:"), holding no JSON object.
+        direct = _repair_body(stripped)
+        if direct is not None or not _prose_brackets(stripped[: fence.start()], bracket):
+            return direct
     # The closing ``` may be inside a JSON string (a model sending code): first read on past it,
     # taking the document when it is complete there; else the fence's body as the regex cut it.
     whole = _repair_body(stripped[fence.start(1) :], complete_only=True)
     return whole if whole is not None else _repair_body(fence.group(1).lstrip(_WHITESPACE))
+
+
+def _prose_brackets(text: str, bracket: int) -> bool:
+    """True when the brackets in ``text`` from ``bracket`` on close, and it holds no JSON object."""
+    scan = _scan(text, bracket)
+    return not scan.invalid and not scan.stack and not _holds_object(text)
 
 
 def _repair_body(body: str, *, complete_only: bool = False) -> str | None:
@@ -112,21 +126,6 @@ def _reject_constant(name: str) -> None:
 def _first_bracket(text: str) -> int:
     found = [i for i in (text.find("{"), text.find("[")) if i >= 0]
     return min(found) if found else -1
-
-
-def _fence(text: str) -> re.Match[str] | None:
-    """The Markdown code fence around the JSON, if any: one that opens before the first bracket,
-    or after brackets in prose that close before it."""
-    match = _FENCE.search(text)
-    if match is None:
-        return None
-    bracket = _first_bracket(text)
-    if 0 <= bracket < match.start():
-        scan = _scan(text[: match.start()], bracket)
-        if scan.invalid or scan.stack:
-            return None  # the fence is inside the JSON (a string value), not around it
-        # else the bracket closed before the fence: prose such as "the data for [Oslo]:"
-    return match
 
 
 @dataclass
@@ -242,12 +241,15 @@ def _has_document(tail: str) -> bool:
     starting at one of its first 32 ``{`` (a bracketed array in prose, such as a citation ``[1]``,
     is not counted). The limit keeps the work linear: each failed decode costs up to the tail's
     length (``JSONDecodeError`` counts the lines before the error)."""
-    if tail.lstrip()[:1] in ("{", "[", ","):
-        return True
+    return tail.lstrip()[:1] in ("{", "[", ",") or _holds_object(tail)
+
+
+def _holds_object(text: str) -> bool:
+    """True when a whole JSON object starts at one of the first 32 ``{`` of ``text``."""
     decoder = json.JSONDecoder()
-    for match in itertools.islice(re.finditer(r"\{", tail), _OBJECTS_AFTER):
+    for match in itertools.islice(re.finditer(r"\{", text), _OBJECTS_AFTER):
         try:
-            decoder.raw_decode(tail, match.start())
+            decoder.raw_decode(text, match.start())
         except (ValueError, RecursionError):
             continue
         return True

@@ -283,3 +283,21 @@ def test_a_cut_string_after_a_long_run_of_backslashes_is_closed_in_linear_time(t
     # (40 000 backslashes took 30 s).
     run = "\\" * 200_000
     assert repair_json('{"a": "' + run + tail) == '{"a": "' + run + kept + '"}'
+
+
+@pytest.mark.parametrize(
+    ("text", "repaired"),
+    [
+        ('{"a": 1}\n\nTo use it:\n```python\nprint(data["a"])\n```', '{"a": 1}'),
+        ("[12]\n```", "[12]"),
+        ('{"a": 1}\n```json\n{"b": 2}\n```', None),  # two documents: which one was meant?
+    ],
+    ids=["code-after", "stray-fence", "two-documents"],
+)
+def test_json_followed_by_a_fence_in_the_prose(text: str, repaired: str | None) -> None:
+    assert repair_json(text) == repaired
+
+
+def test_a_broken_json_string_holding_a_fence_is_not_replaced_by_the_fence_body() -> None:
+    # a raw newline makes the cut string invalid; the fence is inside it, not around the JSON
+    assert repair_json('{"code": "```json\n{"x": 1') is None
