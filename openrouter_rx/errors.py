@@ -373,9 +373,9 @@ class MaxTurnsError(OpenRouterError):
     """A tool loop reached ``max_turns`` and the model still asked for tools.
 
     Attributes:
-        messages: the whole conversation so far (the last assistant message, with its
-            unanswered tool calls, included), ready to continue with a higher limit.
-        partial: the last turn's :class:`~openrouter_rx.Response`.
+        messages: the conversation as the last turn sent it (every earlier tool call
+            answered): resend it, with a higher limit, to go on.
+        partial: the last turn's :class:`~openrouter_rx.Response` (its unanswered tool calls).
         turns: how many turns were run.
     """
 

@@ -130,6 +130,8 @@ def _error_content(error: Exception) -> str:
     detail: dict[str, Any] = {"type": type(error).__name__, "message": str(error)}
     if isinstance(error, ToolArgumentsError) and error.messages is not None:
         detail["details"] = error.messages
+        if isinstance(error.messages, Mapping) and "_json" in error.messages:
+            detail["arguments"] = error.raw  # what the model sent (the replayed call says {})
     return json.dumps({"error": detail}, default=str)
 
 
@@ -174,6 +176,10 @@ def _json_default(value: Any) -> Any:
     return str(value)
 
 
+def _forces_a_tool(choice: Any) -> bool:
+    return choice == "required" or isinstance(choice, Mapping)
+
+
 def _start_messages(messages: str | Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
     if isinstance(messages, str):
         return [{"role": "user", "content": messages}]
@@ -191,6 +197,7 @@ def tool_loop(
     per_turn: Callable[[Observable[Chunk]], Observable[Chunk]] | None = None,
     scheduler: abc.SchedulerBase | None = None,
     tool_timeout: float | None = 120.0,
+    reset_tool_choice: bool = True,
     **params: Any,
 ) -> Observable[ToolLoopEvent]:
     """A cold observable of a whole tool-using conversation, turn after turn.
@@ -217,7 +224,15 @@ def tool_loop(
         tool_timeout: seconds a handler's ``Observable`` may take before its call is answered
             with a ``TimeoutError`` (sent to the model like any handler error); ``None``: no
             limit. A plain function's call cannot be interrupted and is not limited.
+        reset_tool_choice: a ``tool_choice`` that forces a call (``"required"`` or a named
+            function) is sent on the first turn only, later turns say ``"auto"`` (otherwise the
+            model could never answer and every loop would end in ``MaxTurnsError``). ``False``
+            sends it on every turn.
         **params: any other request field (``tool_choice``, ``temperature``, ...), sent on every turn.
+
+    Arguments that are not JSON are answered with an error that quotes them, and the replayed
+    assistant message carries ``{}`` for that call (providers that parse arguments would refuse
+    the next request). A schema hook that raises is reported like invalid arguments (and logged).
 
     Marble (one tool call, two turns)::
 
@@ -247,12 +262,29 @@ def tool_loop(
         request["model"] = model
     first = _start_messages(messages)
 
-    def run_call(turn: int, call: ToolCall, results: list[dict[str, Any]]) -> Observable[ToolLoopEvent]:
+    def run_call(
+        turn: int, call: ToolCall, results: list[dict[str, Any]], sent: dict[str, Any]
+    ) -> Observable[ToolLoopEvent]:
+        problem: ToolArgumentsError | None = None
         try:
-            checked, problem = toolset.validate(call), None
+            checked = toolset.validate(call)
         except ToolArgumentsError as exc:
             checked, problem = call, exc
             _log.warning("tool loop turn %d: %s", turn, exc)
+        except Exception as exc:  # a schema hook (post_load, a validator) raised: tell the model, log the bug
+            checked, problem = call, ToolArgumentsError(
+                f"validating the arguments of tool {call.name!r} raised {exc!r}",
+                raw=call.arguments_json,
+                name=call.name,
+                messages={"_schema": [repr(exc)]},
+                call=call,
+            )
+            problem.__cause__ = exc
+            _log.warning("tool loop turn %d: %s", turn, problem, exc_info=exc)
+        if problem is not None and isinstance(problem.messages, Mapping) and "_json" in problem.messages:
+            # Arguments that are not JSON cannot be replayed (providers that parse them reject the
+            # next request): the assistant message says {} and the error tells the model what it sent.
+            sent["function"]["arguments"] = "{}"
         requested: Observable[ToolLoopEvent] = reactivex.of(ToolCallRequested(turn, checked, problem))
         outcome: Observable[_Outcome]
         if problem is not None:
@@ -306,23 +338,25 @@ def tool_loop(
         if turn >= max_turns:
             error = MaxTurnsError(
                 f"the model still called tools after max_turns={max_turns} turns "
-                f"({', '.join(repr(c.name) for c in calls)}); err.messages has the conversation",
-                messages=[*conversation, assistant],
+                f"({', '.join(repr(c.name) for c in calls)}); err.messages is the conversation to resend "
+                "to go on, err.partial the last answer",
+                messages=list(conversation),
                 turns=turn,
                 partial=response,
             )
             return reactivex.concat(finished, reactivex.throw(error))
         results: list[dict[str, Any]] = []
         steps: list[Observable[ToolLoopEvent]] = [finished]
-        for call in calls:
-            steps.append(reactivex.defer(lambda _, call=call: run_call(turn, call, results)))  # type: ignore[misc]
+        for call, sent in zip(calls, assistant["tool_calls"], strict=True):
+            steps.append(reactivex.defer(lambda _, c=call, w=sent: run_call(turn, c, results, w)))  # type: ignore[misc]
         steps.append(reactivex.defer(lambda _: run_turn(turn + 1, [*conversation, assistant, *results])))
         return reactivex.concat(*steps)
 
     def run_turn(turn: int, conversation: list[dict[str, Any]]) -> Observable[ToolLoopEvent]:
-        chunks: Observable[Chunk] = client.stream(
-            conversation, scheduler=scheduler, tools=wire_tools, **request
-        )
+        fields = request
+        if turn > 1 and reset_tool_choice and _forces_a_tool(request.get("tool_choice")):
+            fields = {**request, "tool_choice": "auto"}  # else the model could never answer
+        chunks: Observable[Chunk] = client.stream(conversation, scheduler=scheduler, tools=wire_tools, **fields)
         if per_turn is not None:
             chunks = per_turn(chunks)
 

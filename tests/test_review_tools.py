@@ -208,7 +208,7 @@ def test_a_loop_without_tools_sends_no_empty_tools_array(fake_openrouter: FakeOp
     assert "tools" not in fake_openrouter.requests[0].json
 
 
-def test_tool_choice_and_other_params_are_sent_on_every_turn(
+def test_other_params_are_sent_on_every_turn_and_a_forced_tool_choice_only_first(
     fake_openrouter: FakeOpenRouter, client: orx.Client
 ) -> None:
     _one_add_call_then_text(fake_openrouter)
@@ -221,7 +221,7 @@ def test_tool_choice_and_other_params_are_sent_on_every_turn(
         tool_loop(client, "add", tools=[ADD], handlers={"add": sum_of}, tool_choice=choice, parallel_tool_calls=False)
     )
     assert error is None and isinstance(events[-1], LoopFinished)
-    assert [r.json["tool_choice"] for r in fake_openrouter.requests] == [choice, choice]
+    assert [r.json["tool_choice"] for r in fake_openrouter.requests] == [choice, "auto"]  # reset_tool_choice
     assert [r.json["parallel_tool_calls"] for r in fake_openrouter.requests] == [False, False]
 
 

@@ -9,7 +9,7 @@ from typing import Any, Literal
 
 import pytest
 import reactivex
-from marshmallow import Schema, fields
+from marshmallow import Schema, fields, post_load
 from support import WAIT, Sink, outcome
 
 import openrouter_rx as orx
@@ -171,7 +171,8 @@ def test_max_turns_is_a_typed_error_with_the_conversation(fake_openrouter: FakeO
     assert isinstance(error, orx.MaxTurnsError)
     assert error.turns == 2 and len(fake_openrouter.requests) == 2
     assert error.partial is not None and error.partial.tool_calls[0].id == "call_1"
-    assert [m["role"] for m in error.messages] == ["user", "assistant", "tool", "assistant"]
+    assert [m["role"] for m in error.messages] == ["user", "assistant", "tool"]  # what turn 2 sent
+    assert error.messages == fake_openrouter.requests[1].json["messages"]
     assert seen == [("Oslo", "C")]  # the last turn's call is not run
     assert isinstance(events[-1], TurnFinished)
 
@@ -256,3 +257,63 @@ def test_an_observable_handler_that_never_answers_times_out_and_the_model_is_tol
     assert isinstance(events[-1], LoopFinished)
     with pytest.raises(ValueError, match="tool_timeout"):
         tool_loop(client, "x", tools=[ADD], handlers=handlers, tool_timeout=0)
+
+
+def test_a_forced_tool_choice_is_sent_on_the_first_turn_only(
+    fake_openrouter: FakeOpenRouter, client: orx.Client
+) -> None:
+    fake_openrouter.enqueue(
+        StreamReply(tool_call_chunks([call("get_weather", {"city": "Oslo"}, "call_1")])),
+        StreamReply(text_chunks("21 degrees.")),
+    )
+    forced = {"type": "function", "function": {"name": "get_weather"}}
+    events, error = outcome(tool_loop(client, "go", tools=[get_weather], tool_choice=forced))
+    assert error is None and isinstance(events[-1], LoopFinished)
+    assert [r.json["tool_choice"] for r in fake_openrouter.requests] == [forced, "auto"]
+
+    fake_openrouter.enqueue(
+        StreamReply(tool_call_chunks([call("get_weather", {"city": "Oslo"}, "call_2")])),
+        StreamReply(text_chunks("21 degrees.")),
+    )
+    outcome(tool_loop(client, "go", tools=[get_weather], tool_choice="required", reset_tool_choice=False))
+    assert [r.json["tool_choice"] for r in fake_openrouter.requests[2:]] == ["required", "required"]
+
+
+def test_arguments_that_are_not_json_are_quoted_to_the_model_and_replayed_as_empty(
+    fake_openrouter: FakeOpenRouter, client: orx.Client
+) -> None:
+    fake_openrouter.enqueue(
+        StreamReply(tool_call_chunks([call("get_weather", '{"city": "Os', "call_1")])),
+        StreamReply(text_chunks("Sorry.")),
+    )
+    events, error = outcome(tool_loop(client, "go", tools=[get_weather]))
+    assert error is None and seen == []
+    sent = fake_openrouter.requests[1].json["messages"]
+    assert sent[1]["tool_calls"][0]["function"]["arguments"] == "{}"
+    detail = json.loads(sent[2]["content"])["error"]
+    assert detail["arguments"] == '{"city": "Os' and "_json" in detail["details"]
+    requested = next(e for e in events if isinstance(e, ToolCallRequested))
+    assert requested.call.arguments_json == '{"city": "Os'  # the event keeps what the model sent
+
+
+def test_a_schema_hook_that_raises_is_reported_like_invalid_arguments(
+    fake_openrouter: FakeOpenRouter, client: orx.Client
+) -> None:
+    class Picky(Schema):
+        numbers = fields.List(fields.Integer(), required=True)
+
+        @post_load
+        def _boom(self, data: dict[str, Any], **_: Any) -> dict[str, Any]:
+            raise LookupError("hook bug")
+
+    picky = Tool("picky", "x", Picky, function=lambda numbers: 0)
+    fake_openrouter.enqueue(
+        StreamReply(tool_call_chunks([call("picky", {"numbers": [1]}, "call_1")])),
+        StreamReply(text_chunks("ok")),
+    )
+    events, error = outcome(tool_loop(client, "go", tools=[picky]))
+    assert error is None
+    requested = next(e for e in events if isinstance(e, ToolCallRequested))
+    assert isinstance(requested.error, orx.ToolArgumentsError)
+    assert isinstance(requested.error.__cause__, LookupError)
+    assert "hook bug" in fake_openrouter.requests[1].json["messages"][2]["content"]
