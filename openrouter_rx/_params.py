@@ -30,9 +30,10 @@ def _generic(value: Any) -> Any:
 
 
 def wire_value(name: str, value: Any) -> Any:
-    """The JSON form of the body field ``name``."""
+    """The JSON form of the body field ``name`` (``None``: leave the field out; an empty
+    ``tools`` list is left out, as providers with OpenAI-style validation refuse it)."""
     if name == "tools" and isinstance(value, list | tuple):
-        return [dict(item) if isinstance(item, Mapping) else Tool.coerce(item).to_dict() for item in value]
+        return [dict(item) if isinstance(item, Mapping) else Tool.coerce(item).to_dict() for item in value] or None
     if name == "response_format" and not isinstance(value, Mapping):
         return ResponseFormat.coerce(value).to_dict()
     return _generic(value)

@@ -247,8 +247,9 @@ class Client:
         if model is not None:
             body["model"] = model
         for name, value in params.items():
-            if value is not None:
-                body[name] = wire_value(name, value)
+            wired = None if value is None else wire_value(name, value)
+            if wired is not None:
+                body[name] = wired
         body["stream"] = streaming
         return body
 

@@ -51,7 +51,7 @@ class ToolCall:
             return {}
         try:
             value = json.loads(text)
-        except ValueError as exc:
+        except (ValueError, RecursionError) as exc:  # RecursionError: nested too deeply to parse
             raise ToolArgumentsError(
                 f"arguments of tool call {self.name!r} are not valid JSON: {exc}",
                 raw=self.arguments_json,

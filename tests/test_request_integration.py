@@ -208,3 +208,15 @@ def test_structured_output_without_a_known_format_is_a_type_error_at_pipe_time(c
 def test_a_non_finite_cost_is_no_cost(cost: str) -> None:
     usage = orx.Usage.from_dict({"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2, "cost": cost})
     assert usage.cost is None
+
+
+def test_an_empty_tools_list_is_left_out(fake_openrouter: FakeOpenRouter, client: orx.Client) -> None:
+    fake_openrouter.enqueue(StreamReply(text_chunks("ok")))
+    values(client.stream("x", tools=[]))
+    assert "tools" not in sent(fake_openrouter)
+
+
+def test_tool_call_arguments_nested_too_deeply_are_a_tool_arguments_error() -> None:
+    call = orx.ToolCall("c1", "f", '{"a": ' + "[" * 100_000 + "]" * 100_000 + "}")
+    with pytest.raises(orx.ToolArgumentsError):
+        _ = call.arguments
