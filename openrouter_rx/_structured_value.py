@@ -16,12 +16,16 @@ __all__ = ["failure_reason", "refusal_error", "structured_value"]
 
 
 def failure_reason(response: Response, choice: int = 0) -> str:
-    """Why a reply may not parse, from its ``finish_reason`` ("" when nothing special)."""
-    finish = response.choice(choice).finish_reason
+    """Why a reply may not parse, from its ``finish_reason``, or because it has no content ("" when
+    nothing special)."""
+    picked = response.choice(choice)
+    finish = picked.finish_reason
     if finish == "length":
         return "the reply was truncated by max_tokens (finish_reason 'length')"
     if finish == "content_filter":
         return "the reply was cut by a content filter (finish_reason 'content_filter')"
+    if not picked.content.strip():
+        return "the reply has no content" + (" (the model asked for tool calls)" if picked.tool_calls else "")
     return ""
 
 

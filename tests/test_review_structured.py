@@ -301,3 +301,31 @@ def test_json_followed_by_a_fence_in_the_prose(text: str, repaired: str | None) 
 def test_a_broken_json_string_holding_a_fence_is_not_replaced_by_the_fence_body() -> None:
     # a raw newline makes the cut string invalid; the fence is inside it, not around the JSON
     assert repair_json('{"code": "```json\n{"x": 1') is None
+
+
+@pytest.mark.parametrize("content", ["", " \n "], ids=["empty", "blank"])
+def test_an_empty_reply_is_not_sent_to_the_healer(
+    fake_openrouter: FakeOpenRouter, client: orx.Client, content: str
+) -> None:
+    # With nothing to fix, a healer model can only invent the data, which then passed as valid.
+    f = ChunkFactory()
+    chunks = [f.role(), *(f.text(content, pieces=[content]) if content else []), f.finish("stop")]
+    fake_openrouter.enqueue(StreamReply(chunks), CompletionReply(completion_body(json.dumps(HEALED))))
+    sink = collect(client.stream("Oslo?").pipe(structured_output(City, heal=Healer(client))))
+    error = sink.wait().error
+    assert isinstance(error, StructuredOutputError)
+    assert [a.source for a in error.attempts] == ["model"]
+    assert str(error).startswith("the reply has no content; ")
+    assert len(fake_openrouter.requests) == 1
+
+
+def test_response_parse_says_the_reply_had_no_content_but_tool_calls() -> None:
+    f = ChunkFactory()
+    items = [*f.tool_calls([{"name": "lookup", "arguments": {"city": "Oslo"}}]), f.finish("tool_calls")]
+    marbles, lookup = chunk_marbles(items)
+    run = run_marbles(structured_output(City), marbles, lookup)
+    assert isinstance(run.error, StructuredOutputError)
+    assert str(run.error).startswith("the reply has no content (the model asked for tool calls); ")
+    assert run.error.partial is not None
+    with pytest.raises(StructuredOutputError, match="asked for tool calls"):
+        run.error.partial.parse(City)

@@ -79,7 +79,8 @@ def structured_output(
     text (when ``repair`` and a repair changes it: code fence, prose, trailing commas, a cut-off
     tail), then the attempts of ``heal`` (a :class:`~openrouter_rx.healer.Healer`, given the last
     attempt's text and errors), in order; the first valid value is emitted. Without ``heal`` no
-    network call is made.
+    network call is made; an empty (or blank) reply is not healed either, since a healer could
+    only invent the data.
 
     Every attempt is passed to ``on_attempt`` and logged on the ``"openrouter_rx"`` logger (INFO
     for a repair or heal that worked, WARNING for a failed attempt; text cut to about 200
@@ -160,7 +161,7 @@ def structured_output(
                     if attempt.ok:
                         complete_with(observer, (attempt.value,))
                         return
-                if heal is None:
+                if heal is None or not text.strip():  # nothing to heal: a healer could only invent the data
                     fail(form.error(text, attempts, failure_reason(response, choice)), response)
                     return
                 start_healing(heal, text, attempts[-1], response)
