@@ -47,7 +47,8 @@ class HealAttempt:
         ok: whether it produced valid data.
         value: the loaded data, when ``ok``.
         messages: why it failed: marshmallow's messages, ``{"_json": [why]}`` when the text is
-            not JSON, ``{"_request": [why]}`` when a healer request failed.
+            not JSON, ``{"_request": [why]}`` when a healer request failed, ``{"_refusal":
+            [text]}`` when the healer model refused.
         model: the healer model, for ``source == "healer"``.
     """
 
