@@ -238,9 +238,10 @@ def _complete(scan: _Scan) -> str | None:
 def _has_document(tail: str) -> bool:
     """True when ``tail`` (the text after the document) holds another JSON document: it starts
     with ``{``, ``[`` or ``,`` (concatenated documents, JSON lines), or holds a whole JSON object
-    starting at one of its first 32 ``{`` (a bracketed array in prose, such as a citation ``[1]``,
-    is not counted). The limit keeps the work linear: each failed decode costs up to the tail's
-    length (``JSONDecodeError`` counts the lines before the error)."""
+    starting at one of its first 32 ``{`` (a bracketed array inside prose, such as a citation
+    ``see [1]``, is not counted; a tail that starts with one, ``[1] Source``, is).
+    The limit keeps the work linear: each failed decode costs up to the tail's length
+    (``JSONDecodeError`` counts the lines before the error)."""
     return tail.lstrip()[:1] in ("{", "[", ",") or _holds_object(tail)
 
 
