@@ -40,9 +40,12 @@ def wire_value(name: str, value: Any) -> Any:
 
 
 def response_format_of(params: Mapping[str, Any]) -> JSONFormat | None:
-    """The request's ``response_format`` as a format object (``None`` when there is none)."""
+    """The request's ``response_format`` as a format object (``None`` when there is none, or
+    when it is ``{"type": "text"}``, which asks for no structure)."""
     value = params.get("response_format")
-    return None if value is None else ResponseFormat.coerce(value)
+    if value is None or (isinstance(value, Mapping) and value.get("type") == "text"):
+        return None
+    return ResponseFormat.coerce(value)
 
 
 def finisher(

@@ -53,12 +53,14 @@ def repair_json(text: str) -> str | None:
     4. remove trailing commas before ``}``/``]``;
     5. complete a truncated document (the model hit ``max_tokens``): close an open string
        (dropping a half-written escape), drop an incomplete key, a dangling ``"key":``, a
-       trailing ``,`` and a number or literal the cut may have split, then close the open
+       trailing ``,`` and a number or literal at the cut, then close the open
        brackets in order.
 
-    Decisions: a number at the very end of a truncated text is kept as it stands (``[1, 12`` →
-    ``[1, 12]``), like a cut string is kept as far as it goes; ``1.``, ``-``, ``1e`` and ``tru``
-    are dropped. Two JSON documents in one reply (``{...} {...}``, JSON lines) give ``None``:
+    Decisions: a number at the very end of a truncated text is dropped with its key (``{"n": 70``
+    → ``{}``), since the cut may have split ``709037``: a wrong magnitude that would still pass
+    validation (a whitespace or other character after it shows it ended); a cut string is kept
+    as far as it goes (it is visibly cut, and text fields are often long); ``1.``, ``-``, ``1e``
+    and ``tru`` are dropped. Two JSON documents in one reply (``{...} {...}``, JSON lines) give ``None``:
     which one was meant is a question of content. Only the first ``{``/``[`` can start the
     document, so prose with brackets before unfenced JSON is not skipped. Quotes, comments, Python
     literals (``True``) and other non-JSON syntax are not translated.
@@ -195,8 +197,8 @@ def _scan(text: str, start: int) -> _Scan:
                     _mark_safe(scan)
             elif not key:
                 _mark_safe(scan)
-        elif position < len(text) or token in _LITERALS or JSON_NUMBER.fullmatch(token):
-            _mark_safe(scan)  # a bare word that ended, or a whole number/literal at the cut
+        elif position < len(text) or token in _LITERALS:
+            _mark_safe(scan)  # a bare word that ended, or a whole literal at the cut (a number may go on)
     return scan
 
 

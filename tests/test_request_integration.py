@@ -220,3 +220,10 @@ def test_tool_call_arguments_nested_too_deeply_are_a_tool_arguments_error() -> N
     call = orx.ToolCall("c1", "f", '{"a": ' + "[" * 100_000 + "]" * 100_000 + "}")
     with pytest.raises(orx.ToolArgumentsError):
         _ = call.arguments
+
+
+def test_a_text_response_format_asks_for_no_structure(fake_openrouter: FakeOpenRouter, client: orx.Client) -> None:
+    fake_openrouter.enqueue(StreamReply(text_chunks("Just prose.")))
+    (response,) = values(client.stream("x", response_format={"type": "text"}).pipe(orx_ops.accumulate()))
+    assert sent(fake_openrouter)["response_format"] == {"type": "text"}
+    assert response.structured_output is None
