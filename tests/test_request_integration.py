@@ -227,3 +227,14 @@ def test_a_text_response_format_asks_for_no_structure(fake_openrouter: FakeOpenR
     (response,) = values(client.stream("x", response_format={"type": "text"}).pipe(orx_ops.accumulate()))
     assert sent(fake_openrouter)["response_format"] == {"type": "text"}
     assert response.structured_output is None
+
+
+def test_a_repaired_truncated_reply_is_a_warning(
+    fake_openrouter: FakeOpenRouter, client: orx.Client, caplog: pytest.LogCaptureFixture
+) -> None:
+    cut = '{"name": "Oslo", "population": 709037, "nickname": "Tig'
+    fake_openrouter.enqueue(StreamReply(text_chunks(cut, finish_reason="length")))
+    with caplog.at_level("WARNING", logger="openrouter_rx"):
+        (value,) = values(client.stream("x", response_format=City).pipe(orx_ops.structured_output()))
+    assert value == ("Oslo", 709037, "Tig")
+    assert any("truncated by max_tokens" in r.getMessage() for r in caplog.records if r.levelname == "WARNING")

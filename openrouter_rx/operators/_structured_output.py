@@ -159,6 +159,11 @@ def structured_output(
                     if not record(attempt, response):
                         return
                     if attempt.ok:
+                        if attempt.source == "repair" and response.choice(choice).finish_reason == "length":
+                            logger.warning(
+                                "structured output: a reply truncated by max_tokens was repaired by closing it; "
+                                "lists and texts may be incomplete (raise max_tokens to get all of it)"
+                            )
                         complete_with(observer, (attempt.value,))
                         return
                 if heal is None or not text.strip():  # nothing to heal: a healer could only invent the data
