@@ -17,6 +17,7 @@ from openrouter_rx import operators as orx_ops
 from openrouter_rx.testing import (
     ChunkFactory,
     CompletionReply,
+    ErrorReply,
     FakeOpenRouter,
     StreamReply,
     completion_body,
@@ -238,3 +239,16 @@ def test_a_repaired_truncated_reply_is_a_warning(
         (value,) = values(client.stream("x", response_format=City).pipe(orx_ops.structured_output()))
     assert value == ("Oslo", 709037, "Tig")
     assert any("truncated by max_tokens" in r.getMessage() for r in caplog.records if r.levelname == "WARNING")
+
+
+def test_the_format_survives_retry_and_fallback(fake_openrouter: FakeOpenRouter, client: orx.Client) -> None:
+    fake_openrouter.enqueue(ErrorReply(503), ErrorReply(503), CompletionReply(completion_body(OSLO)))
+    stream = client.stream("Oslo?", response_format=City).pipe(
+        orx_ops.retry_with_backoff(max_retries=1, base=0.01, jitter=False),
+        orx_ops.fallback_to_non_streaming(),
+    )
+    (response,) = values(stream.pipe(orx_ops.accumulate()))
+    assert [r.json["stream"] for r in fake_openrouter.requests] == [True, True, False]
+    assert response.structured_output == ("Oslo", 709037, None)
+    fake_openrouter.enqueue(ErrorReply(503), ErrorReply(503), CompletionReply(completion_body(OSLO)))
+    assert values(stream.pipe(orx_ops.structured_output())) == [("Oslo", 709037, None)]

@@ -9,7 +9,7 @@ from reactivex import Observable, abc
 from reactivex.disposable import SerialDisposable, SingleAssignmentDisposable
 
 from ..chunk import Chunk
-from ..chunk_stream import ChunkStream
+from ..chunk_stream import ChunkStream, same_request
 from ..errors import APIStatusError, OpenRouterError, RateLimitError, RequestTimeoutError, ServerError
 from ..response import Response
 from ._common import OutputGate, guarded, subscribe_queued
@@ -142,6 +142,6 @@ def fallback_to_non_streaming(
             )
             return serial
 
-        return Observable(subscribe)
+        return same_request(source, subscribe)  # still the request's chunks: format and pricing kept
 
     return operator
