@@ -389,7 +389,8 @@ def test_data_app_twenty_prompts_four_at_a_time_every_result_or_typed_error_once
     assert isinstance(refused, orx.StructuredOutputError) and refused.messages == {
         "_refusal": ["I can't help with that."]
     }
-    assert refused.attempts == []
+    assert refused.attempts == [] and refused.raw == ""
+    assert refused.partial is not None and refused.partial.refusal == "I can't help with that."
     assert isinstance(hopeless, orx.StructuredOutputError)
     assert hopeless.raw == "Sorry, item-17 is not in the catalogue."
     assert [a.source for a in hopeless.attempts] == ["model", "healer", "healer"]
@@ -657,8 +658,11 @@ def test_usage_tracker_keeps_reported_and_estimated_costs_apart_per_model(
     assert tracker.totals().reported_cost == Decimal("0.001")
     assert tracker.totals().estimated_requests == 1 and tracker.totals().unpriced_requests == 1
     assert tracker.by_model["acme/unknown-1"].cost == 0
-    summary = json.loads(json.dumps(tracker.summary()))
-    assert summary  # JSON-friendly
+    summary = json.loads(json.dumps(tracker.summary()))  # JSON-friendly, exact decimal strings
+    assert summary["requests"] == 3 and summary["estimated_requests"] == 1 and summary["unpriced_requests"] == 1
+    assert Decimal(summary["cost"]) == tracker.cost
+    assert sorted(summary["by_model"]) == ["acme/unknown-1", "openai/gpt-4o-mini"]
+    assert summary["by_model"]["acme/unknown-1"]["cost"] == "0"
 
 
 # ------------------------------------------------------------------------------------------------
