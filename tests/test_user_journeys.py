@@ -1049,3 +1049,30 @@ def test_accumulate_after_publish_estimates_the_cost(fake_openrouter: FakeOpenRo
     shared.connect()
     (response,) = saved.ok()
     assert response.cost_source == "pricing"
+
+
+def test_a_flaky_async_backend_tool_that_errors_or_never_answers(
+    fake_openrouter: FakeOpenRouter, client: orx.Client
+) -> None:
+    def backend(order_id: str) -> reactivex.Observable[Any]:
+        if order_id == "A1":
+            return reactivex.throw(ConnectionError("backend unreachable"))
+        return reactivex.never()  # hangs: answered by tool_timeout
+
+    fake_openrouter.enqueue(
+        StreamReply(
+            tool_call_chunks(
+                [call("lookup_order", {"order_id": "A1"}, "c1"), call("lookup_order", {"order_id": "B2"}, "c2")]
+            )
+        ),
+        StreamReply(text_chunks("Our order system is down, sorry.")),
+    )
+    events, error = outcome(
+        orx.tool_loop(client, "A1 and B2?", tools=[lookup_order], handlers={"lookup_order": backend}, tool_timeout=0.3)
+    )
+    assert error is None
+    results = [e for e in events if isinstance(e, orx.ToolCallResult)]
+    assert [type(r.error).__name__ for r in results] == ["ConnectionError", "TimeoutError"]
+    sent = [json.loads(m["content"])["error"]["type"] for m in fake_openrouter.requests[1].json["messages"][2:]]
+    assert sent == ["ConnectionError", "TimeoutError"]
+    assert events[-1].response.content == "Our order system is down, sorry."
