@@ -156,8 +156,8 @@ def _apply_validators(node: Node, field: fields.Field[Any], ctx: Context) -> Non
     for validator in _validators(field):
         if isinstance(validator, validate.Range) and kind in ("number", "integer"):
             _range(node, validator)
-        elif isinstance(validator, validate.Length):
-            _length(node, validator, kind)
+        elif isinstance(validator, validate.Length) and not (ctx.strict and kind == "string"):
+            _length(node, validator, kind)  # strict: OpenAI lists no string length keyword
         elif isinstance(validator, validate.Regexp) and kind == "string":
             _pattern(node, validator, ctx)
         elif isinstance(validator, validate.Email) and kind == "string":

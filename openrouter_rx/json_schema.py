@@ -48,8 +48,9 @@ outside OpenAI's list (``uri``/``uri-reference`` are dropped; ``date-time``, ``d
 ``time``, ``duration``, ``email``, ``hostname``, ``ipv4``, ``ipv6``, ``uuid`` stay); ``const``
 is written as a one-value ``enum``; a homogeneous Tuple is ``items`` with
 ``minItems = maxItems``. Kept: ``pattern``, ``minimum``/``maximum`` (and exclusive),
-``minItems``/``maxItems``, ``minLength``/``maxLength`` (in OpenAI's supported list since its
-2025 expansion of the subset). Refused with :class:`~openrouter_rx.errors.SchemaConversionError`
+``minItems``/``maxItems`` (OpenAI's "supported properties"); string ``minLength``/``maxLength``
+are left out, as that list does not name them (marshmallow's Length still runs on load).
+Refused with :class:`~openrouter_rx.errors.SchemaConversionError`
 (naming the field path): Dict/Mapping (no fixed keys), Raw (no type; a Raw with a OneOf
 is typed by its choices), a Tuple of different
 types (OpenAI rejects ``prefixItems``), ``INCLUDE`` of unknown fields. OpenAI's size limits

@@ -78,6 +78,12 @@ def cache_write_tokens(usage: Usage) -> int:
     return _int(details.get("cache_write_tokens")) if isinstance(details, Mapping) else 0
 
 
+def _discount(value: Any) -> Decimal:
+    """A discount fraction in [0, 1); anything else (missing, odd, out of range) is no discount."""
+    fraction = to_decimal(value)
+    return fraction if fraction is not None and 0 <= fraction < 1 else _ZERO
+
+
 @dataclass(frozen=True)
 class Pricing:
     """A model's prices in USD credits per token (``request``: per request; ``image``: per image;
@@ -97,6 +103,8 @@ class Pricing:
     input_cache_read: Decimal | None = None
     input_cache_write: Decimal | None = None
     audio: Decimal = _ZERO
+    discount: Decimal = _ZERO
+    """A fraction taken off every price this endpoint lists (``0.25``: a quarter off)."""
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> Pricing:
@@ -116,6 +124,7 @@ class Pricing:
             input_cache_read=_price(d.get("input_cache_read")),
             input_cache_write=_price(d.get("input_cache_write")),
             audio=_price_or(d.get("audio"), _ZERO),
+            discount=_discount(d.get("discount")),
         )
 
     @property
@@ -147,8 +156,9 @@ class Pricing:
         any real price and token count); the result has no trailing zeros (``Decimal("0.01")``,
         not ``Decimal("0.01000000")``).
 
-        Image, audio and web-search charges are not included (the usage does not count them), nor
-        discounts OpenRouter or the provider apply: prefer ``usage.cost`` when it was sent.
+        A listed ``discount`` is applied to the whole (the price "multiplied by (1 - discount)", as
+        OpenRouter documents it). Image, audio and web-search charges are not included (the usage
+        does not count them): prefer ``usage.cost`` when it was sent.
 
         Raises:
             ValueError: the pricing is variable (:attr:`is_variable`): there is no price to apply.
@@ -165,7 +175,7 @@ class Pricing:
         reasoning = min(max(usage.reasoning_tokens, 0), completion_tokens)
         reasoning_price = self.internal_reasoning if self.internal_reasoning > 0 else self.completion
         with localcontext(prec=_PRECISION):  # exact whatever precision the caller's context has
-            return _tidy(
+            listed = (
                 fresh * self.prompt
                 + cached * read_price
                 + written * write_price
@@ -173,6 +183,7 @@ class Pricing:
                 + reasoning * reasoning_price
                 + self.request
             )
+            return _tidy(listed * (1 - self.discount))
 
     def per_million(self) -> dict[str, Decimal]:
         """The per-token prices in USD per million tokens, for display (``{"prompt": Decimal("0.15"), ...}``).

@@ -3,6 +3,7 @@ accumulating a stream of chunks builds."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
@@ -79,10 +80,20 @@ class ToolCall:
             raise TypeError(f"tool call {self.name!r} has no tool: validate it with tool_calls(tools=[...]) first")
         return self.tool.invoke(self.arguments)
 
+    @property
+    def wire_id(self) -> str:
+        """The id to send back: :attr:`id`, or for a call that came without one (some providers)
+        a stable ``call_…`` id made from its index, name and arguments, so the assistant message
+        and the tool result still refer to each other (a null id is refused)."""
+        if self.id:
+            return self.id
+        digest = hashlib.sha256(f"{self.index}\0{self.name}\0{self.arguments_json}".encode()).hexdigest()
+        return f"call_{digest[:24]}"
+
     def to_dict(self) -> dict[str, Any]:
-        """The wire form used in an assistant message's ``tool_calls``."""
+        """The wire form used in an assistant message's ``tool_calls`` (id: :attr:`wire_id`)."""
         return {
-            "id": self.id,
+            "id": self.wire_id,
             "type": self.type,
             "function": {"name": self.name, "arguments": self.arguments_json or "{}"},
         }
@@ -97,12 +108,17 @@ class ToolCall:
         }
 
     def to_result_message(self, content: Any) -> dict[str, Any]:
-        """The ``role: tool`` message that answers this call.
+        """The ``role: tool`` message that answers this call (``tool_call_id``: :attr:`wire_id`;
+        ``name`` only when the call has one).
 
         Non-string content is JSON-encoded.
         """
         text = content if isinstance(content, str) else json.dumps(content, default=str)
-        return {"role": "tool", "tool_call_id": self.id, "name": self.name, "content": text}
+        message: dict[str, Any] = {"role": "tool", "tool_call_id": self.wire_id}
+        if self.name is not None:
+            message["name"] = self.name
+        message["content"] = text
+        return message
 
 
 @dataclass(frozen=True)

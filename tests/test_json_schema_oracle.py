@@ -253,6 +253,8 @@ STRICT_KNOWN_DIFFERENCES: list[tuple[type[Schema], dict[str, Any], bool, bool, s
     (Misc, {"not_zero": 0}, True, False, "NoneOf has no strict form (no 'not')"),
     (Misc, {"banned": ["y", "x"]}, True, False, "ContainsNoneOf has no strict form (no 'not')"),
     (Flat, {"name": "a", "active": None}, True, True, "null for an optional field means 'left out'"),
+    (Flat, {"name": ""}, True, False, "string Length has no strict form (no minLength)"),
+    (Flat, {"name": "abcdefghijk"}, True, False, "string Length has no strict form (no maxLength)"),
 ]
 STRICT_INVALID = [
     (s, d)
@@ -445,12 +447,37 @@ def test_generated_documents_agree(schema: type[Schema], data: st.DataObject) ->
     assert json_ok == marshmallow_ok, doc
 
 
+def only_string_length_errors(schema: type[Schema], doc: Any) -> bool:
+    """True when marshmallow refuses ``doc`` (strict) for string lengths alone: strict schemas
+    leave minLength/maxLength out (OpenAI does not list them), so only marshmallow checks them."""
+    try:
+        load_data(schema, copy.deepcopy(doc), strict=True)
+    except ValidationError as error:
+        leaves: list[str] = []
+
+        def walk(node: Any) -> None:
+            if isinstance(node, dict):
+                for value in node.values():
+                    walk(value)
+            elif isinstance(node, list):
+                for value in node:
+                    walk(value) if isinstance(value, dict | list) else leaves.append(str(value))
+            else:
+                leaves.append(str(node))
+
+        walk(error.messages)
+        return bool(leaves) and all(m.startswith(("Shorter than", "Longer than", "Length must be")) for m in leaves)
+    return False
+
+
 @pytest.mark.parametrize("schema", [Flat, Shape, Tree], ids=lambda s: s.__name__)
 @SETTINGS
 @given(data=st.data())
 def test_generated_documents_agree_strict(schema: type[Schema], data: st.DataObject) -> None:
     doc, op = mutate(data.draw(from_schema(to_json_schema(schema, strict=True))), data)
     json_ok, marshmallow_ok = verdicts(schema, doc, strict=True)
+    if json_ok and not marshmallow_ok and only_string_length_errors(schema, doc):
+        return  # the one thing a strict schema cannot say; marshmallow still checks it
     if json_ok:
         assert marshmallow_ok, doc  # whatever the strict schema lets the model send loads
     if op in ("delete", "add"):

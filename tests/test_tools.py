@@ -392,6 +392,8 @@ def test_sent_schema_agrees_with_load_arguments(strict: bool) -> None:
     documents = VALID + INVALID
     if strict:  # the required keys stay missing in {} and {"nights": 1}, so skip those two
         documents = [strict_form(d) for d in documents if "place" in d]
+    if strict:  # strict schemas have no string length keywords (OpenAI lists none): only marshmallow checks
+        documents = [d for d in documents if d.get("note") != "far too long"]
     verdicts = [(accepted(made, d), validator.is_valid(d)) for d in documents]
     assert all(mine == theirs for mine, theirs in verdicts), list(zip(documents, verdicts, strict=True))
     assert sum(mine for mine, _ in verdicts) == len(VALID)  # the valid ones stay valid, the others invalid

@@ -244,23 +244,11 @@ def test_a_tool_result_message_carries_string_content(result: Any) -> None:
     assert message["content"] == (result if isinstance(result, str) else json.dumps(result))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="ToolCall.to_result_message sends 'name': null when the call has no name (a stream whose "
-    "first delta carried none); OpenRouter's tool message type is name?: string and OpenAI's has no "
-    "name at all, so a null should be left out",
-)
 def test_a_tool_result_for_a_nameless_call_sends_no_null_name() -> None:
     message = ToolCall(id="call_1", name=None, arguments_json="{}").to_result_message("ok")
     _valid(message, TOOL_MESSAGE)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="ToolCall.to_dict sends 'id': null for a call without an id; OpenAI's "
-    "ChatCompletionMessageToolCall requires a string id, and the tool message's tool_call_id must "
-    "match it, so such a replay is refused",
-)
 def test_a_replayed_call_without_id_is_not_sent_with_a_null_id() -> None:
     _valid(ToolCall(id=None, name="f", arguments_json="{}").to_dict(), OPENAI_TOOL_CALL)
 
@@ -325,13 +313,6 @@ def test_strict_response_schema_uses_only_openais_supported_keywords() -> None:
     assert schema["properties"]["url"]["type"] == ["string", "null"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="strict-mode JSON Schema keeps minLength/maxLength (json_schema.py docstring: 'in OpenAI's "
-    "supported list since its 2025 expansion'), but OpenAI's structured-outputs 'Supported properties' "
-    "list for strings is only pattern and format (numbers: multipleOf/minimum/maximum/exclusive*, "
-    "arrays: minItems/maxItems); marshmallow still enforces Length on load, so dropping them is safe",
-)
 def test_strict_mode_leaves_out_string_length_bounds() -> None:
     class Name(Schema):
         name = fields.String(required=True, validate=validate.Length(min=1, max=20))
@@ -459,12 +440,6 @@ def test_byok_cost_is_openrouters_fee_and_the_upstream_cost_stays_in_the_raw_usa
     assert response.usage.raw["cost_details"]["upstream_inference_cost"] == 0.00001
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="GET /models pricing may carry 'discount' (OpenRouter SDK PublicPricing: 'the price is "
-    "multiplied by (1 - discount)'); Pricing drops the field, so Pricing.cost overestimates "
-    "discounted endpoints",
-)
 def test_a_discounted_price_is_estimated_with_its_discount() -> None:
     pricing = Pricing.from_dict({"prompt": "0.000002", "completion": "0.000004", "discount": 0.25})
     usage = Usage.from_dict({"prompt_tokens": 1000, "completion_tokens": 1000, "total_tokens": 2000})
