@@ -97,6 +97,8 @@ class RequestSpec:
     auth: Secret | None = None
     method: str = "POST"
     decode: Callable[[bytes, int], Any] | None = field(default=None, repr=False, compare=False)
+    context: Any = field(default=None, repr=False, compare=False)
+    """The request's ``RequestContext``, stamped on every chunk read (streaming only)."""
 
 
 def check_header(name: str, value: object) -> None:

@@ -381,6 +381,8 @@ class Exchange:
                     done = True
                     break
                 chunk, error = decode_chunk(data, cut_off, self._spec.validate_chunks)
+                if self._spec.context is not None:
+                    self._spec.context.stamp(chunk)
                 if error is not None:
                     acc.add(chunk)  # the partial keeps any text the error chunk carried
                     raise error

@@ -242,6 +242,11 @@ class Chunk:
     usage: Usage | None = None
     error: Mapping[str, Any] | None = None
     raw: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
+    context: Any = field(default=None, compare=False, repr=False)
+    """The :class:`~openrouter_rx.chunk_stream.RequestContext` of the request that streamed this
+    chunk (``None`` for chunks made elsewhere): what ``accumulate`` and ``structured_output``
+    read the request's format and pricing from, whatever plain Rx operators (``publish``,
+    ``share``, ``observe_on``) came in between."""
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Chunk:

@@ -32,7 +32,7 @@ from ._spec import RequestSpec, Secret, Timeout
 from ._transport import Exchange
 from ._version import __version__
 from ._watchdog import Watchdog
-from .chunk_stream import ChunkStream
+from .chunk_stream import ChunkStream, RequestContext
 from .errors import InsecureTransportError
 from .model_catalog import ModelCatalog
 from .models import Model, Pricing, decode_models_body
@@ -261,6 +261,7 @@ class Client:
         timeout: Timeout | float | None,
         extra_headers: Mapping[str, str] | None,
         params: Mapping[str, Any],
+        context: RequestContext | None = None,
     ) -> RequestSpec:
         if isinstance(timeout, int | float):
             timeout = Timeout(connect=self.timeout.connect, idle=float(timeout), total=self.timeout.total)
@@ -275,6 +276,7 @@ class Client:
             streaming=streaming,
             model=model,
             auth=self._key,  # the Authorization header is made only when the request is sent
+            context=context,
         )
 
     def _subscribe(
@@ -351,15 +353,17 @@ class Client:
                 tool_choice, response_format, models, provider, reasoning,
                 plugins, transforms, ...), passed through unchanged.
         """
-        subscribe = self._subscribe(self._spec(messages, model, True, timeout, extra_headers, params), scheduler)
+        form = response_format_of(params)
+        context = RequestContext(form, finisher(form, model, self.pricing_for))
+        spec = self._spec(messages, model, True, timeout, extra_headers, params, context)
+        subscribe = self._subscribe(spec, scheduler)
 
         def non_streaming() -> reactivex.Observable[Response]:
             return self.complete(
                 messages, model, scheduler=scheduler, timeout=timeout, extra_headers=extra_headers, **params
             )
 
-        form = response_format_of(params)
-        return ChunkStream(subscribe, non_streaming, finisher(form, model, self.pricing_for), form)
+        return ChunkStream(subscribe, non_streaming, context)
 
     def complete(
         self,

@@ -483,13 +483,6 @@ def test_form_fills_live_and_validates_at_the_end_on_one_request(
     assert sent["properties"]["name"]["description"] == "full name"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=TypeError,
-    reason="after ops.publish() (README's 'ONE request, several consumers' pattern) structured_output() "
-    "no longer finds the request's response_format and raises TypeError at pipe time: the format has "
-    "to be repeated",
-)
 def test_structured_output_without_argument_after_publish(fake_openrouter: FakeOpenRouter, client: orx.Client) -> None:
     fake_openrouter.enqueue(StreamReply(text_chunks(json.dumps(PERSON))))
     shared = client.stream("Who?", response_format=PersonSchema).pipe(ops.publish())
@@ -966,11 +959,6 @@ class OrderAnswer(Schema):
     status = fields.String(required=True)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="tool_loop(..., response_format=Schema) sends the format on every turn, but the turns' "
-    "Responses do not know it: LoopFinished.response.structured_output is silently None",
-)
 def test_a_tool_loop_whose_final_answer_is_structured(fake_openrouter: FakeOpenRouter, client: orx.Client) -> None:
     fake_openrouter.enqueue(
         StreamReply(tool_call_chunks([call("lookup_order", {"order_id": "A1"}, "c1")])),
@@ -984,11 +972,6 @@ def test_a_tool_loop_whose_final_answer_is_structured(fake_openrouter: FakeOpenR
     assert final.response.structured_output == {"order_id": "A1", "status": "shipped"}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="README's publish() pattern (accumulate() branch -> store.save) loses the request's "
-    "response_format: the Response's structured_output is silently None",
-)
 def test_accumulate_after_publish_still_knows_the_format(fake_openrouter: FakeOpenRouter, client: orx.Client) -> None:
     fake_openrouter.enqueue(StreamReply(text_chunks('{"order_id": "A1", "status": "shipped"}')))
     shared = client.stream("A1?", response_format=OrderAnswer).pipe(ops.publish())
@@ -1016,11 +999,6 @@ def test_fallback_inside_a_tool_loop_turn(fake_openrouter: FakeOpenRouter, clien
     assert events[-1].response.content == "A1 has shipped."
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the Responses of tool_loop turns lose the model's pricing: with usage.cost absent, "
-    "TurnFinished/LoopFinished.response.cost_estimate is None although client.models() is cached",
-)
 def test_tool_loop_turns_estimate_their_cost_from_pricing(fake_openrouter: FakeOpenRouter, client: orx.Client) -> None:
     values(client.models())
     fake_openrouter.enqueue(
@@ -1036,11 +1014,6 @@ def test_tool_loop_turns_estimate_their_cost_from_pricing(fake_openrouter: FakeO
     assert all(r.usage is not None and r.cost_estimate == pricing.cost(r.usage) for r in turns)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="accumulate() after ops.publish() loses the model's pricing: cost_estimate is None where "
-    "the same pipeline without publish() (or with retry_with_backoff) estimates it",
-)
 def test_accumulate_after_publish_estimates_the_cost(fake_openrouter: FakeOpenRouter, client: orx.Client) -> None:
     values(client.models())
     fake_openrouter.enqueue(StreamReply(without_cost(text_chunks("Hi there."))))

@@ -8,7 +8,7 @@ from reactivex import Observable, abc
 
 from .._accumulator import ResponseAccumulator
 from ..chunk import Chunk
-from ..chunk_stream import ChunkStream
+from ..chunk_stream import context_of
 from ..response import Response
 from ._common import attach_partial, clock_of, complete_with, has_output, now_seconds
 
@@ -19,7 +19,7 @@ def _fold(
     emit_every_chunk: bool, scheduler: abc.SchedulerBase | None
 ) -> Callable[[Observable[Chunk]], Observable[Response]]:
     def operator(source: Observable[Chunk]) -> Observable[Response]:
-        finish = source.finish_response if isinstance(source, ChunkStream) else None
+        known = context_of(source)
 
         def subscribe(
             observer: abc.ObserverBase[Response], subscribe_scheduler: abc.SchedulerBase | None = None
@@ -28,13 +28,16 @@ def _fold(
             started = now_seconds(clock)
             acc = ResponseAccumulator()
             first_output: float | None = None
+            context = known  # else the first chunk that knows its request (after publish/share/observe_on)
 
             def current() -> Response:
                 response = acc.response(response_time=now_seconds(clock) - started, time_to_first_token=first_output)
-                return finish(response) if finish is not None else response
+                return context.finish_response(response) if context is not None else response
 
             def on_next(chunk: Chunk) -> None:
-                nonlocal first_output
+                nonlocal first_output, context
+                if context is None and chunk.context is not None:
+                    context = chunk.context
                 if first_output is None and has_output(chunk):
                     first_output = now_seconds(clock) - started
                 acc.add(chunk)

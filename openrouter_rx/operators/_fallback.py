@@ -9,7 +9,7 @@ from reactivex import Observable, abc
 from reactivex.disposable import SerialDisposable, SingleAssignmentDisposable
 
 from ..chunk import Chunk
-from ..chunk_stream import ChunkStream, same_request
+from ..chunk_stream import ChunkStream, context_of, same_request
 from ..errors import APIStatusError, OpenRouterError, RateLimitError, RequestTimeoutError, ServerError
 from ..response import Response
 from ._common import OutputGate, guarded, subscribe_queued
@@ -76,6 +76,7 @@ def fallback_to_non_streaming(
     """
 
     def operator(source: Observable[Chunk]) -> Observable[Chunk]:
+        context = context_of(source)  # the fallback's chunks are the same request's: marked as such
         make_fallback: Callable[[], Observable[Response]]
         if completion is not None:
             make_fallback = lambda: completion  # noqa: E731
@@ -116,7 +117,7 @@ def fallback_to_non_streaming(
 
                 def on_response(response: Response) -> None:
                     for chunk in response.to_chunks():
-                        observer.on_next(chunk)
+                        observer.on_next(context.stamp(chunk) if context is not None else chunk)
 
                 def on_fallback_error(fallback_error: Exception) -> None:
                     # Only the fallback request's own failures are "caused" by the stream's; an

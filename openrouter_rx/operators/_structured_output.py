@@ -50,14 +50,20 @@ def _log(attempt: HealAttempt) -> None:
     )
 
 
-def _format_of(source: Observable[Chunk]) -> JSONFormat:
-    """The response format of the request ``source`` streams (``TypeError`` when unknown)."""
-    form = source.response_format if isinstance(source, ChunkStream) else None
+_NO_FORMAT = (
+    "structured_output() needs a format: pass one (structured_output(MySchema)), or use it on "
+    "chunks of client.stream(..., response_format=...)"
+)
+
+
+def _format_of(source: Observable[Chunk]) -> JSONFormat | None:
+    """The response format of the request ``source`` streams, when known at pipe time (``None``:
+    the chunks will say). A request known to have none is a ``TypeError`` at once."""
+    if not isinstance(source, ChunkStream):
+        return None  # e.g. after publish()/share(): each chunk knows its request
+    form = source.response_format
     if not isinstance(form, JSONFormat):
-        raise TypeError(
-            "structured_output() needs a format: pass one (structured_output(MySchema)), or use it "
-            "on client.stream(..., response_format=...) directly or after chunk-preserving operators"
-        )
+        raise TypeError(_NO_FORMAT)
     return form
 
 
@@ -108,8 +114,9 @@ def structured_output(
 
     Args:
         fmt: the expected format; ``None`` (the default) takes the ``response_format`` of the
-            request, when the source is ``client.stream(..., response_format=...)`` (or a
-            chunk-preserving operator after it); otherwise ``None`` is a ``TypeError`` at pipe time.
+            request the chunks come from (``client.stream(..., response_format=...)``, also after
+            ``publish``/``share``/``observe_on``): a ``TypeError`` at pipe time when the stream is
+            known to have none, else at completion when no chunk told.
         repair: try local repairs when the text fails as it is.
         heal: a healer to ask when local repairs do not help.
         choice: the choice index whose content is parsed.
@@ -118,7 +125,7 @@ def structured_output(
     given = None if fmt is None else ResponseFormat.coerce(fmt)
 
     def operator(source: Observable[Chunk]) -> Observable[Any]:
-        form = given if given is not None else _format_of(source)
+        known = given if given is not None else _format_of(source)
 
         def subscribe(
             observer: abc.ObserverBase[Any], subscribe_scheduler: abc.SchedulerBase | None = None
@@ -145,6 +152,10 @@ def structured_output(
 
             def on_completed() -> None:
                 response = acc.response()
+                form = known if known is not None else chunk_format
+                if form is None:
+                    fail(TypeError(_NO_FORMAT), response)
+                    return
                 refused = refusal_error(response, choice)
                 if refused is not None:
                     fail(refused, response)
@@ -169,9 +180,11 @@ def structured_output(
                 if heal is None or not text.strip():  # nothing to heal: a healer could only invent the data
                     fail(form.error(text, attempts, failure_reason(response, choice)), response)
                     return
-                start_healing(heal, text, attempts[-1], response)
+                start_healing(heal, form, text, attempts[-1], response)
 
-            def start_healing(healer: SupportsHeal, raw: str, last: HealAttempt, response: Response) -> None:
+            def start_healing(
+                healer: SupportsHeal, form: JSONFormat, raw: str, last: HealAttempt, response: Response
+            ) -> None:
                 done = False
 
                 def on_heal(attempt: HealAttempt) -> None:
@@ -209,7 +222,15 @@ def structured_output(
             def on_error(error: Exception) -> None:
                 fail(error, acc.response())
 
-            upstream = source.subscribe(acc.add, on_error, on_completed, scheduler=subscribe_scheduler)
+            chunk_format: JSONFormat | None = None
+
+            def on_next(chunk: Chunk) -> None:
+                nonlocal chunk_format
+                if chunk_format is None and chunk.context is not None:
+                    chunk_format = chunk.context.response_format
+                acc.add(chunk)
+
+            upstream = source.subscribe(on_next, on_error, on_completed, scheduler=subscribe_scheduler)
             return CompositeDisposable(upstream, healing)
 
         return Observable(subscribe)
