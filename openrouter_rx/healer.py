@@ -160,9 +160,11 @@ class Healer:
         if reply is None:
             return HealAttempt("healer", "", False, messages={"_request": ["no response"]}, model=self.model)
         if reply.refusal and not reply.content.strip():
-            return HealAttempt("healer", "", False, messages={"_refusal": [reply.refusal]}, model=self.model)
+            return HealAttempt(
+                "healer", "", False, messages={"_refusal": [reply.refusal]}, model=self.model, response=reply
+            )
         attempt = fmt.attempt(reply.content, source="healer", repair=True)
-        return HealAttempt("healer", attempt.text, attempt.ok, attempt.value, attempt.messages, self.model)
+        return HealAttempt("healer", attempt.text, attempt.ok, attempt.value, attempt.messages, self.model, reply)
 
 
 def _is_json_reply(attempt: HealAttempt) -> bool:

@@ -22,7 +22,7 @@ import copy
 import json
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from marshmallow import Schema, ValidationError
@@ -50,6 +50,8 @@ class HealAttempt:
             not JSON, ``{"_request": [why]}`` when a healer request failed, ``{"_refusal":
             [text]}`` when the healer model refused.
         model: the healer model, for ``source == "healer"``.
+        response: the healer call's whole :class:`~openrouter_rx.Response` (its ``usage`` and
+            ``cost_estimate``: healing is billed too), for ``source == "healer"`` when a reply came.
     """
 
     source: str
@@ -58,6 +60,7 @@ class HealAttempt:
     value: Any = None
     messages: Any = None
     model: str | None = None
+    response: Any = field(default=None, compare=False, repr=False)
 
 
 def _json_error(why: str) -> dict[str, list[str]]:

@@ -252,3 +252,21 @@ def test_the_format_survives_retry_and_fallback(fake_openrouter: FakeOpenRouter,
     assert response.structured_output == ("Oslo", 709037, None)
     fake_openrouter.enqueue(ErrorReply(503), ErrorReply(503), CompletionReply(completion_body(OSLO)))
     assert values(stream.pipe(orx_ops.structured_output())) == [("Oslo", 709037, None)]
+
+
+def test_a_healer_attempt_carries_the_healer_response_for_its_cost(
+    fake_openrouter: FakeOpenRouter, client: orx.Client
+) -> None:
+    fake_openrouter.enqueue(
+        StreamReply(text_chunks('{"name": "Oslo", "population": "many"}')),
+        CompletionReply(completion_body(OSLO, cost=0.0042)),
+    )
+    attempts: list[orx.HealAttempt] = []
+    stream = client.stream("x", response_format=City).pipe(
+        orx_ops.structured_output(heal=orx.Healer(client), on_attempt=attempts.append)
+    )
+    assert values(stream) == [("Oslo", 709037, None)]
+    healed = attempts[-1]
+    assert healed.source == "healer" and healed.response is not None
+    assert healed.response.cost_estimate == Decimal("0.0042")
+    assert attempts[0].response is None
