@@ -8,9 +8,7 @@ the retry and the fallback can be seen at work.
 
 from __future__ import annotations
 
-import os
 import threading
-from contextlib import ExitStack
 
 from reactivex import operators as ops
 
@@ -20,9 +18,9 @@ from openrouter_rx.testing import (
     ChunkFactory,
     CompletionReply,
     ErrorReply,
-    FakeOpenRouter,
     StreamReply,
     completion_body,
+    demo_client,
     text_chunks,
     tool_call_chunks,
 )
@@ -40,14 +38,7 @@ TOOLS = [
 
 
 def main() -> None:
-    with ExitStack() as stack:
-        fake: FakeOpenRouter | None = None
-        if os.environ.get("OPENROUTER_API_KEY"):
-            client = stack.enter_context(orx.Client())
-        else:
-            fake = stack.enter_context(FakeOpenRouter())
-            client = stack.enter_context(orx.Client(base_url=fake.base_url))
-            print("(offline: using the embedded fake OpenRouter server)")
+    with demo_client() as (client, fake):
         usage = orx.UsageTracker()
 
         # 1. One request, three consumers. The first attempt gets a 503: retried after a short wait.

@@ -9,8 +9,6 @@ the healing demo) first replies with broken JSON that a healer model then fixes.
 from __future__ import annotations
 
 import json
-import os
-from contextlib import ExitStack
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any, Literal
@@ -24,9 +22,9 @@ import openrouter_rx as orx
 from openrouter_rx import operators as orx_ops
 from openrouter_rx.testing import (
     CompletionReply,
-    FakeOpenRouter,
     StreamReply,
     completion_body,
+    demo_client,
     text_chunks,
     tool_call_chunks,
 )
@@ -78,14 +76,7 @@ TRIP_JSON = json.dumps({"city": "Oslo", "days": 3, "highlights": ["Opera house",
 
 
 def main() -> None:
-    with ExitStack() as stack:
-        fake: FakeOpenRouter | None = None
-        if os.environ.get("OPENROUTER_API_KEY"):
-            client = stack.enter_context(orx.Client())
-        else:
-            fake = stack.enter_context(FakeOpenRouter())
-            client = stack.enter_context(orx.Client(base_url=fake.base_url))
-            print("(offline: using the embedded fake OpenRouter server)")
+    with demo_client() as (client, fake):
 
         print("The tool as sent to the model:")
         print(json.dumps(get_weather.to_dict(), indent=2))

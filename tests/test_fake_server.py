@@ -608,3 +608,22 @@ def test_pytest_plugin_fixture(fake_openrouter: FakeOpenRouter) -> None:
     assert fake_openrouter.running and fake_openrouter.base_url.startswith("http://127.0.0.1:")
     assert fake_openrouter.base_url.endswith("/api/v1")
     assert post(fake_openrouter).status_code == 200
+
+
+def test_demo_client_uses_the_fake_server_without_a_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    import io
+
+    from openrouter_rx import operators as orx_ops
+    from openrouter_rx.testing import StreamReply, demo_client, text_chunks
+
+    monkeypatch.delenv("OPENROUTER_API_KEY", raising=False)
+    said = io.StringIO()
+    with demo_client(announce=said) as (client, fake):
+        assert fake is not None and client.base_url == fake.base_url
+        fake.enqueue(StreamReply(text_chunks("hi there")))
+        assert client.stream("x").pipe(orx_ops.accumulate()).run().content == "hi there"
+    assert "offline" in said.getvalue()
+    assert not fake.running
+    monkeypatch.setenv("OPENROUTER_API_KEY", "sk-or-v1-demo-0123456789")
+    with demo_client(announce=said) as (live, none):
+        assert none is None and live.base_url.startswith("https://openrouter.ai")

@@ -28,6 +28,7 @@ from ._builders import (
     usage_dict,
 )
 from ._cassette import CassetteReply, RecordedFolderReply, RecordedInteraction, load_cassette
+from ._demo import demo_client
 from ._marbles import MarbleRun, chunk_lookup, chunk_marbles, run_marbles, to_chunk
 from ._replies import (
     CompletionReply,
@@ -66,6 +67,7 @@ __all__ = [
     "chunk_lookup",
     "chunk_marbles",
     "completion_body",
+    "demo_client",
     "encode_event",
     "load_cassette",
     "models_body",
