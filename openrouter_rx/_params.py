@@ -8,6 +8,7 @@ Dicts are sent exactly as given.
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable, Mapping
 from dataclasses import replace
 from typing import Any
@@ -16,7 +17,7 @@ from .response import Response
 from .structured import JSONFormat, ResponseFormat
 from .tools import Tool
 
-__all__ = ["finisher", "response_format_of", "wire_value"]
+__all__ = ["finisher", "response_format_of", "weakly", "wire_value"]
 
 
 def _generic(value: Any) -> Any:
@@ -46,6 +47,19 @@ def response_format_of(params: Mapping[str, Any]) -> JSONFormat | None:
     if value is None or (isinstance(value, Mapping) and value.get("type") == "text"):
         return None
     return ResponseFormat.coerce(value)
+
+
+def weakly(method: Callable[[str], Any]) -> Callable[[str], Any]:
+    """``method`` (a bound method, e.g. ``client.pricing_for``) without keeping its object alive:
+    chunks a user keeps must not keep the client (its session, its pool) alive; once the
+    object is gone the call answers ``None``."""
+    ref = weakref.WeakMethod(method)
+
+    def call(name: str) -> Any:
+        bound = ref()
+        return bound(name) if bound is not None else None
+
+    return call
 
 
 def finisher(

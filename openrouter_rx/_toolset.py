@@ -65,7 +65,9 @@ class ToolSet:
         Raises:
             UnknownToolError: the model called a tool that was not offered.
             ToolArgumentsError: the arguments are not JSON, or fail the tool's schema; ``raw`` is
-                the text as sent, ``messages`` marshmallow's messages, ``call`` the call.
+                the text as sent, ``messages`` marshmallow's messages, ``call`` the call. A schema
+                hook that raises anything else is one too (``messages={"_schema": [...]}``, the
+                hook's exception as ``__cause__``).
         """
         tool = self.get(call.name)
         if tool is None:
@@ -82,6 +84,14 @@ class ToolSet:
         except ToolArgumentsError as error:
             error.call = call
             raise
+        except Exception as error:  # a schema hook (post_load, a validator) raised: typed like bad arguments
+            raise ToolArgumentsError(
+                f"validating the arguments of tool {call.name!r} raised {error!r}",
+                raw=call.arguments_json,
+                name=call.name,
+                messages={"_schema": [repr(error)]},
+                call=call,
+            ) from error
         return call.with_arguments(loaded, tool)
 
     def handlers(self, extra: Mapping[str, Any] | None = None) -> dict[str, Any]:

@@ -36,6 +36,17 @@ class RequestContext:
         """``response`` with what the request knows added."""
         return self.finish(response) if self.finish is not None else response
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickled without ``finish`` (it refers to the client, which cannot travel): a copy keeps
+        the format, and Responses made from its chunks get no cached pricing."""
+        return (RequestContext, (self.response_format,))
+
+    def __copy__(self) -> RequestContext:
+        return self  # immutable
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> RequestContext:
+        return self  # immutable: a deep copy of a chunk shares its request, not a copy of the client
+
     def stamp(self, chunk: Chunk) -> Chunk:
         """``chunk``, marked as this request's (set once, when the chunk is made)."""
         object.__setattr__(chunk, "context", self)  # frozen: the field is filled in place, before anyone sees it

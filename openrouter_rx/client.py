@@ -26,7 +26,7 @@ from reactivex.disposable import CompositeDisposable, Disposable
 from reactivex.scheduler import CurrentThreadScheduler, ImmediateScheduler, ThreadPoolScheduler, TrampolineScheduler
 
 from ._connections import Adapter
-from ._params import finisher, response_format_of, wire_value
+from ._params import finisher, response_format_of, weakly, wire_value
 from ._reader import public_url
 from ._spec import RequestSpec, Secret, Timeout
 from ._transport import Exchange
@@ -354,7 +354,7 @@ class Client:
                 plugins, transforms, ...), passed through unchanged.
         """
         form = response_format_of(params)
-        context = RequestContext(form, finisher(form, model, self.pricing_for))
+        context = RequestContext(form, finisher(form, model, weakly(self.pricing_for)))  # chunks keep it
         spec = self._spec(messages, model, True, timeout, extra_headers, params, context)
         subscribe = self._subscribe(spec, scheduler)
 

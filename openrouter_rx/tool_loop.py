@@ -268,19 +268,11 @@ def tool_loop(
         problem: ToolArgumentsError | None = None
         try:
             checked = toolset.validate(call)
-        except ToolArgumentsError as exc:
+        except ToolArgumentsError as exc:  # also a schema hook that raised (ToolSet wraps it): tell the model
             checked, problem = call, exc
-            _log.warning("tool loop turn %d: %s", turn, exc)
-        except Exception as exc:  # a schema hook (post_load, a validator) raised: tell the model, log the bug
-            checked, problem = call, ToolArgumentsError(
-                f"validating the arguments of tool {call.name!r} raised {exc!r}",
-                raw=call.arguments_json,
-                name=call.name,
-                messages={"_schema": [repr(exc)]},
-                call=call,
-            )
-            problem.__cause__ = exc
-            _log.warning("tool loop turn %d: %s", turn, problem, exc_info=exc)
+            cause = exc.__cause__
+            hook_bug = isinstance(exc.messages, Mapping) and exc.messages.get("_schema") == [repr(cause)]
+            _log.warning("tool loop turn %d: %s", turn, exc, exc_info=cause if hook_bug else None)
         if problem is not None and isinstance(problem.messages, Mapping) and "_json" in problem.messages:
             # Arguments that are not JSON cannot be replayed (providers that parse them reject the
             # next request): the assistant message says {} and the error tells the model what it sent.

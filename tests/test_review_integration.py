@@ -1,0 +1,134 @@
+"""Review of issue 4's integration code: request context on chunks, tool validation, tool_loop edges."""
+
+from __future__ import annotations
+
+import copy
+import gc
+import pickle
+import weakref
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from marshmallow import Schema, fields, post_load
+from reactivex import operators as ops
+from support import outcome
+
+import openrouter_rx as orx
+from openrouter_rx import operators as orx_ops
+from openrouter_rx.chunk_stream import RequestContext
+from openrouter_rx.errors import ToolArgumentsError
+from openrouter_rx.testing import FakeOpenRouter, StreamReply, text_chunks, tool_call_chunks
+from openrouter_rx.tool_loop import ToolCallRequested, ToolCallResult, tool_loop
+from openrouter_rx.tools import Tool
+
+KEY = "sk-or-v1-review-integration-0123456789"
+
+
+class City(Schema):
+    name = fields.String(required=True)
+
+
+class Exploding(Schema):
+    x = fields.Integer()
+
+    @post_load
+    def _boom(self, data: dict[str, Any], **_: Any) -> dict[str, Any]:
+        raise RuntimeError("hook bug")
+
+
+EXPLODING = Tool("explode", "A tool whose schema hook raises.", Exploding)
+
+
+@pytest.fixture
+def client(fake_openrouter: FakeOpenRouter) -> Iterator[orx.Client]:
+    with orx.Client(api_key=KEY, base_url=fake_openrouter.base_url, timeout=orx.Timeout(connect=2, idle=5)) as c:
+        yield c
+
+
+def streamed_chunks(fake: FakeOpenRouter, client: orx.Client) -> list[orx.Chunk]:
+    fake.enqueue(StreamReply(text_chunks('{"name": "Oslo"}')))
+    items, error = outcome(client.stream("hi", response_format=City).pipe(ops.to_list()))
+    assert error is None
+    chunks: list[orx.Chunk] = items[0]
+    assert chunks and all(chunk.context is not None for chunk in chunks)
+    return chunks
+
+
+def test_a_streamed_chunk_still_pickles_and_keeps_its_format(
+    fake_openrouter: FakeOpenRouter, client: orx.Client
+) -> None:
+    chunks = streamed_chunks(fake_openrouter, client)
+    copied = pickle.loads(pickle.dumps(chunks))  # the context's finisher closes over the client
+    assert copied == chunks
+    assert copied[0].context.response_format.schema.__class__ is City
+    response = orx.Response.from_chunks(copied)
+    assert response.content == '{"name": "Oslo"}'
+
+
+def test_deepcopy_of_a_chunk_shares_its_request_context(fake_openrouter: FakeOpenRouter, client: orx.Client) -> None:
+    chunk = streamed_chunks(fake_openrouter, client)[0]
+    assert copy.deepcopy(chunk).context is chunk.context  # immutable: no copy of the format, the client
+    assert copy.copy(chunk.context) is chunk.context
+
+
+def test_kept_chunks_do_not_keep_the_client_alive(fake_openrouter: FakeOpenRouter) -> None:
+    c = orx.Client(api_key=KEY, base_url=fake_openrouter.base_url, timeout=orx.Timeout(connect=2, idle=5))
+    chunks = streamed_chunks(fake_openrouter, c)
+    c.close()
+    alive = weakref.ref(c)
+    del c
+    gc.collect()
+    assert alive() is None
+    context = chunks[0].context
+    assert isinstance(context, RequestContext)
+    response = context.finish_response(orx.Response.from_chunks(chunks))  # the client is gone: no pricing
+    assert response.pricing is None and response.response_format is not None
+
+
+def test_emit_mode_emits_a_typed_error_when_a_schema_hook_raises(
+    fake_openrouter: FakeOpenRouter, client: orx.Client
+) -> None:
+    fake_openrouter.enqueue(
+        StreamReply(
+            tool_call_chunks(
+                [
+                    {"id": "c1", "name": "explode", "arguments": {"x": 1}},
+                    {"id": "c2", "name": "explode", "arguments": {"x": 2}},
+                ]
+            )
+        )
+    )
+    stream = client.stream("go", tools=[EXPLODING])
+    items, error = outcome(stream.pipe(orx_ops.tool_calls(tools=[EXPLODING], errors="emit")))
+    assert error is None
+    assert len(items) == 2 and all(isinstance(item, ToolArgumentsError) for item in items)
+    first = items[0]
+    assert first.call is not None and first.call.id == "c1"
+    assert first.raw == '{"x": 1}'
+    assert isinstance(first.__cause__, RuntimeError)
+
+
+def test_raise_mode_fails_with_a_typed_error_when_a_schema_hook_raises(
+    fake_openrouter: FakeOpenRouter, client: orx.Client
+) -> None:
+    fake_openrouter.enqueue(StreamReply(tool_call_chunks([{"id": "c1", "name": "explode", "arguments": {"x": 1}}])))
+    items, error = outcome(client.stream("go", tools=[EXPLODING]).pipe(orx_ops.tool_calls(tools=[EXPLODING])))
+    assert items == []
+    assert isinstance(error, ToolArgumentsError)
+    assert error.partial is not None and error.partial.tool_calls[0].id == "c1"
+
+
+def test_tool_loop_still_tells_the_model_about_a_raising_schema_hook(
+    fake_openrouter: FakeOpenRouter, client: orx.Client
+) -> None:
+    fake_openrouter.enqueue(
+        StreamReply(tool_call_chunks([{"id": "c1", "name": "explode", "arguments": {"x": 1}}])),
+        StreamReply(text_chunks("sorry")),
+    )
+    events, error = outcome(tool_loop(client, "go", tools=[EXPLODING], handlers={"explode": lambda x: x}))
+    assert error is None
+    requested = next(e for e in events if isinstance(e, ToolCallRequested))
+    assert isinstance(requested.error, ToolArgumentsError)
+    result = next(e for e in events if isinstance(e, ToolCallResult))
+    assert "hook bug" in result.message["content"]
