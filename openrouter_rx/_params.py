@@ -9,7 +9,7 @@ Dicts are sent exactly as given.
 from __future__ import annotations
 
 import weakref
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import replace
 from typing import Any
 
@@ -33,7 +33,8 @@ def _generic(value: Any) -> Any:
 def wire_value(name: str, value: Any) -> Any:
     """The JSON form of the body field ``name`` (``None``: leave the field out; an empty
     ``tools`` list is left out, as providers with OpenAI-style validation refuse it)."""
-    if name == "tools" and isinstance(value, list | tuple):
+    if name == "tools" and isinstance(value, Iterable) and not isinstance(value, str | bytes | Mapping):
+        # any iterable (dict.values(), a generator, a ToolSet), not only a list
         return [dict(item) if isinstance(item, Mapping) else Tool.coerce(item).to_dict() for item in value] or None
     if name == "response_format" and not isinstance(value, Mapping):
         return ResponseFormat.coerce(value).to_dict()

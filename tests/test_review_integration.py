@@ -132,3 +132,27 @@ def test_tool_loop_still_tells_the_model_about_a_raising_schema_hook(
     assert isinstance(requested.error, ToolArgumentsError)
     result = next(e for e in events if isinstance(e, ToolCallResult))
     assert "hook bug" in result.message["content"]
+
+
+def test_structured_output_reads_the_chunks_of_a_chunk_stream_made_without_a_context() -> None:
+    import reactivex
+
+    from openrouter_rx.chunk_stream import ChunkStream
+    from openrouter_rx.structured import ResponseFormat
+
+    context = RequestContext(ResponseFormat(City))
+    chunks = [context.stamp(orx.Chunk.from_dict(c)) for c in text_chunks('{"name": "Lima"}')]
+    stream = ChunkStream.of(reactivex.from_iterable(chunks), reactivex.empty)  # no context: not known to have none
+    items, error = outcome(stream.pipe(orx_ops.structured_output()))
+    assert error is None
+    assert items == [{"name": "Lima"}]
+
+
+def test_tools_given_as_any_iterable_are_sent_as_a_list(fake_openrouter: FakeOpenRouter, client: orx.Client) -> None:
+    by_name = {"explode": EXPLODING}
+    fake_openrouter.enqueue(StreamReply(text_chunks("ok")), StreamReply(text_chunks("ok")))
+    for tools in (by_name.values(), (t for t in [EXPLODING])):
+        _, error = outcome(client.stream("go", tools=tools))
+        assert error is None
+    for request in fake_openrouter.requests:
+        assert request.json["tools"] == [EXPLODING.to_dict()]

@@ -59,8 +59,8 @@ _NO_FORMAT = (
 def _format_of(source: Observable[Chunk]) -> JSONFormat | None:
     """The response format of the request ``source`` streams, when known at pipe time (``None``:
     the chunks will say). A request known to have none is a ``TypeError`` at once."""
-    if not isinstance(source, ChunkStream):
-        return None  # e.g. after publish()/share(): each chunk knows its request
+    if not isinstance(source, ChunkStream) or source.context is None:
+        return None  # e.g. after publish()/share(), or a ChunkStream.of(...): each chunk knows its request
     form = source.response_format
     if not isinstance(form, JSONFormat):
         raise TypeError(_NO_FORMAT)
