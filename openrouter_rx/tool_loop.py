@@ -30,6 +30,7 @@ import enum
 import inspect
 import json
 import logging
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -37,7 +38,7 @@ from typing import TYPE_CHECKING, Any
 import reactivex
 from reactivex import Observable, abc
 from reactivex import operators as ops
-from reactivex.disposable import Disposable
+from reactivex.disposable import Disposable, SerialDisposable
 
 from ._toolset import ToolSet
 from .chunk import Chunk
@@ -117,6 +118,13 @@ class LoopFinished(ToolLoopEvent):
     conversation (``messages``, ending with the final assistant message)."""
 
     response: Response
+    messages: tuple[Mapping[str, Any], ...]
+
+
+@dataclass(frozen=True)
+class _NextTurn(ToolLoopEvent):
+    """Internal: the turn's tools answered; turn ``turn`` is to be sent with ``messages`` (never emitted)."""
+
     messages: tuple[Mapping[str, Any], ...]
 
 
@@ -341,7 +349,7 @@ def tool_loop(
         steps: list[Observable[ToolLoopEvent]] = [finished]
         for call, sent in zip(calls, assistant["tool_calls"], strict=True):
             steps.append(reactivex.defer(lambda _, c=call, w=sent: run_call(turn, c, results, w)))  # type: ignore[misc]
-        steps.append(reactivex.defer(lambda _: run_turn(turn + 1, [*conversation, assistant, *results])))
+        steps.append(reactivex.defer(lambda _: reactivex.of(_NextTurn(turn + 1, (*conversation, assistant, *results)))))
         return reactivex.concat(*steps)
 
     def run_turn(turn: int, conversation: list[dict[str, Any]]) -> Observable[ToolLoopEvent]:
@@ -367,4 +375,46 @@ def tool_loop(
         started: Observable[ToolLoopEvent] = reactivex.of(TurnStarted(turn, tuple(conversation)))
         return reactivex.concat(started, chunks.pipe(ops.publish(both)))
 
-    return reactivex.defer(lambda _: run_turn(1, list(first)))
+    def subscribe(
+        observer: abc.ObserverBase[ToolLoopEvent], sched: abc.SchedulerBase | None = None
+    ) -> abc.DisposableBase:
+        # Each turn is subscribed here after the last one completed, never inside its observers
+        # (turn n's events would pass n levels of calls: ~120 turns overflowed the stack). The
+        # lock makes the starts a loop, not a recursion, when a turn completes synchronously.
+        current, lock, queued, running = SerialDisposable(), threading.Lock(), [(1, first)], [False]
+
+        def start() -> None:
+            with lock:
+                if running[0]:
+                    return
+                running[0] = True
+            while True:
+                with lock:
+                    if not queued or current.is_disposed:
+                        running[0] = False
+                        return
+                    turn, conversation = queued.pop()
+                try:
+                    current.disposable = subscribe_turn(turn, conversation)
+                except Exception as exc:  # making the request failed (e.g. a bad parameter)
+                    observer.on_error(exc)
+
+        def subscribe_turn(turn: int, conversation: list[dict[str, Any]]) -> abc.DisposableBase:
+            following: list[_NextTurn] = []
+
+            def on_next(event: ToolLoopEvent) -> None:
+                following.append(event) if isinstance(event, _NextTurn) else observer.on_next(event)
+
+            def on_completed() -> None:
+                if not following:
+                    return observer.on_completed()
+                with lock:
+                    queued.append((following[0].turn, [dict(m) for m in following[0].messages]))
+                start()
+
+            return run_turn(turn, conversation).subscribe(on_next, observer.on_error, on_completed, scheduler=sched)
+
+        start()
+        return current
+
+    return Observable(subscribe)

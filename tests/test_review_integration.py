@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import gc
 import pickle
+import sys
 import weakref
 from collections.abc import Iterator
 from typing import Any
@@ -19,7 +20,7 @@ from openrouter_rx import operators as orx_ops
 from openrouter_rx.chunk_stream import RequestContext
 from openrouter_rx.errors import ToolArgumentsError
 from openrouter_rx.testing import FakeOpenRouter, StreamReply, text_chunks, tool_call_chunks
-from openrouter_rx.tool_loop import ToolCallRequested, ToolCallResult, tool_loop
+from openrouter_rx.tool_loop import LoopFinished, ToolCallRequested, ToolCallResult, tool_loop
 from openrouter_rx.tools import Tool
 
 KEY = "sk-or-v1-review-integration-0123456789"
@@ -37,6 +38,11 @@ class Exploding(Schema):
         raise RuntimeError("hook bug")
 
 
+class AddArgs(Schema):
+    n = fields.Integer(required=True)
+
+
+ADD = Tool("add", "Add one number.", AddArgs)
 EXPLODING = Tool("explode", "A tool whose schema hook raises.", Exploding)
 
 
@@ -156,3 +162,41 @@ def test_tools_given_as_any_iterable_are_sent_as_a_list(fake_openrouter: FakeOpe
         assert error is None
     for request in fake_openrouter.requests:
         assert request.json["tools"] == [EXPLODING.to_dict()]
+
+
+def test_a_long_tool_loop_does_not_nest_each_turn_inside_the_last(
+    fake_openrouter: FakeOpenRouter, client: orx.Client
+) -> None:
+    # Each turn used to be subscribed inside the previous turn's observers, so every event of
+    # turn n went through n levels of calls: about 120 turns overflowed the stack of the reading
+    # thread and the loop never ended. A lower recursion limit shows it with fewer turns.
+    turns = 40
+    for i in range(turns):
+        fake_openrouter.enqueue(StreamReply(tool_call_chunks([{"id": f"c{i}", "name": "add", "arguments": {"n": i}}])))
+    fake_openrouter.enqueue(StreamReply(text_chunks("done")))
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(250)
+    try:
+        loop = tool_loop(client, "go", tools=[ADD], handlers={"add": lambda n: n}, max_turns=turns + 1)
+        events, error = outcome(loop)
+    finally:
+        sys.setrecursionlimit(limit)
+    assert error is None
+    final = events[-1]
+    assert isinstance(final, LoopFinished) and final.turn == turns + 1
+    assert sum(isinstance(e, ToolCallResult) for e in events) == turns
+    assert len(fake_openrouter.requests) == turns + 1
+
+
+def test_a_turn_that_cannot_be_sent_ends_the_loop_with_the_error(fake_openrouter: FakeOpenRouter) -> None:
+    c = orx.Client(api_key=KEY, base_url=fake_openrouter.base_url, timeout=orx.Timeout(connect=2, idle=5))
+    fake_openrouter.enqueue(StreamReply(tool_call_chunks([{"id": "c1", "name": "add", "arguments": {"n": 1}}])))
+
+    def close_the_client(n: int) -> int:
+        c.close()
+        return n
+
+    events, error = outcome(tool_loop(c, "go", tools=[ADD], handlers={"add": close_the_client}))
+    assert isinstance(error, RuntimeError) and "closed" in str(error)
+    assert sum(isinstance(e, ToolCallResult) for e in events) == 1
+    assert len(fake_openrouter.requests) == 1
