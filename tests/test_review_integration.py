@@ -19,7 +19,15 @@ import openrouter_rx as orx
 from openrouter_rx import operators as orx_ops
 from openrouter_rx.chunk_stream import RequestContext
 from openrouter_rx.errors import ToolArgumentsError
-from openrouter_rx.testing import FakeOpenRouter, StreamReply, text_chunks, tool_call_chunks
+from openrouter_rx.testing import (
+    CompletionReply,
+    ErrorReply,
+    FakeOpenRouter,
+    StreamReply,
+    completion_body,
+    text_chunks,
+    tool_call_chunks,
+)
 from openrouter_rx.tool_loop import LoopFinished, ToolCallRequested, ToolCallResult, tool_loop
 from openrouter_rx.tools import Tool
 
@@ -200,3 +208,17 @@ def test_a_turn_that_cannot_be_sent_ends_the_loop_with_the_error(fake_openrouter
     assert isinstance(error, RuntimeError) and "closed" in str(error)
     assert sum(isinstance(e, ToolCallResult) for e in events) == 1
     assert len(fake_openrouter.requests) == 1
+
+
+def test_a_fallback_with_its_own_completion_keeps_that_requests_format(
+    fake_openrouter: FakeOpenRouter, client: orx.Client
+) -> None:
+    # After share() the stream is no longer known to be client.stream's: the fallback's chunks
+    # used to carry no request, so the accumulated Response lost the completion's format.
+    fake_openrouter.enqueue(ErrorReply(502, "bad gateway"), CompletionReply(completion_body('{"name": "Oslo"}')))
+    completion = client.complete("hi", response_format=City)
+    stream = client.stream("hi", response_format=City).pipe(ops.share())
+    items, error = outcome(stream.pipe(orx_ops.fallback_to_non_streaming(completion), orx_ops.accumulate()))
+    assert error is None
+    (response,) = items
+    assert response.structured_output == {"name": "Oslo"}

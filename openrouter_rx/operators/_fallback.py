@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import replace
 
 from reactivex import Observable, abc
 from reactivex.disposable import SerialDisposable, SingleAssignmentDisposable
 
 from ..chunk import Chunk
-from ..chunk_stream import ChunkStream, context_of, same_request
+from ..chunk_stream import ChunkStream, RequestContext, context_of, same_request
 from ..errors import APIStatusError, OpenRouterError, RateLimitError, RequestTimeoutError, ServerError
 from ..response import Response
 from ._common import OutputGate, guarded, subscribe_queued
@@ -17,6 +18,23 @@ from ._common import OutputGate, guarded, subscribe_queued
 __all__ = ["fallback_to_non_streaming", "should_fall_back"]
 
 log = logging.getLogger("openrouter_rx.fallback")
+
+
+def _carried(response: Response) -> RequestContext | None:
+    """For a source not known to be ``client.stream``'s: a context that gives the Responses built
+    from the fallback's chunks what ``response`` had attached (its format, its pricing)."""
+    form, pricing = response.response_format, response.pricing
+    if form is None and pricing is None:
+        return None
+
+    def finish(built: Response) -> Response:
+        return replace(
+            built,
+            response_format=form if built.response_format is None else built.response_format,
+            pricing=pricing if built.pricing is None else built.pricing,
+        )
+
+    return RequestContext(form, finish)
 
 
 def should_fall_back(error: BaseException) -> bool:
@@ -116,8 +134,9 @@ def fallback_to_non_streaming(
                 log.warning("stream failed before any output (%s); retrying without streaming", type(error).__name__)
 
                 def on_response(response: Response) -> None:
+                    stamp = context if context is not None else _carried(response)
                     for chunk in response.to_chunks():
-                        observer.on_next(context.stamp(chunk) if context is not None else chunk)
+                        observer.on_next(stamp.stamp(chunk) if stamp is not None else chunk)
 
                 def on_fallback_error(fallback_error: Exception) -> None:
                     # Only the fallback request's own failures are "caused" by the stream's; an
