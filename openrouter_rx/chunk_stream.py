@@ -7,6 +7,7 @@ repeats the request's arguments.
 
 from __future__ import annotations
 
+import pickle
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -38,7 +39,12 @@ class RequestContext:
 
     def __reduce__(self) -> tuple[Any, ...]:
         """Pickled without ``finish`` (it refers to the client, which cannot travel): a copy keeps
-        the format, and Responses made from its chunks get no cached pricing."""
+        the format when it pickles (a schema class defined at module level), and Responses made
+        from its chunks get no cached pricing. Pickling a chunk never fails because of its context."""
+        try:
+            pickle.dumps(self.response_format)
+        except Exception:  # e.g. a schema class defined inside a function
+            return (RequestContext, ())
         return (RequestContext, (self.response_format,))
 
     def __copy__(self) -> RequestContext:

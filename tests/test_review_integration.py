@@ -222,3 +222,15 @@ def test_a_fallback_with_its_own_completion_keeps_that_requests_format(
     assert error is None
     (response,) = items
     assert response.structured_output == {"name": "Oslo"}
+
+
+def test_a_chunk_whose_format_cannot_be_pickled_still_pickles_without_it() -> None:
+    from openrouter_rx.structured import ResponseFormat
+
+    class Local(Schema):  # a local class cannot be pickled
+        name = fields.String()
+
+    chunk = RequestContext(ResponseFormat(Local)).stamp(orx.Chunk.from_dict(text_chunks("{}")[0]))
+    copied = pickle.loads(pickle.dumps(chunk))
+    assert copied == chunk
+    assert copied.context is not None and copied.context.response_format is None
