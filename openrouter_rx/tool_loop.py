@@ -381,7 +381,7 @@ def tool_loop(
         # Each turn is subscribed here after the last one completed, never inside its observers
         # (turn n's events would pass n levels of calls: ~120 turns overflowed the stack). The
         # lock makes the starts a loop, not a recursion, when a turn completes synchronously.
-        current, lock, queued, running = SerialDisposable(), threading.Lock(), [(1, first)], [False]
+        current, lock, queued, running = SerialDisposable(), threading.Lock(), [(1, list(first))], [False]
 
         def start() -> None:
             with lock:

@@ -234,3 +234,14 @@ def test_a_chunk_whose_format_cannot_be_pickled_still_pickles_without_it() -> No
     copied = pickle.loads(pickle.dumps(chunk))
     assert copied == chunk
     assert copied.context is not None and copied.context.response_format is None
+
+
+def test_a_fallback_completion_with_a_format_keeps_it_after_a_stream_without_one(
+    fake_openrouter: FakeOpenRouter, client: orx.Client
+) -> None:
+    fake_openrouter.enqueue(ErrorReply(502, "bad gateway"), CompletionReply(completion_body('{"name": "Rome"}')))
+    completion = client.complete("hi", response_format=City)
+    stream = client.stream("hi").pipe(orx_ops.fallback_to_non_streaming(completion))
+    items, error = outcome(stream.pipe(orx_ops.accumulate()))
+    assert error is None
+    assert items[0].structured_output == {"name": "Rome"}

@@ -28,16 +28,17 @@ def _fold(
             started = now_seconds(clock)
             acc = ResponseAccumulator()
             first_output: float | None = None
-            context = known  # else the first chunk that knows its request (after publish/share/observe_on)
+            context = known  # the first chunk that knows its request wins (after publish/share, a fallback)
+            from_chunk = False
 
             def current() -> Response:
                 response = acc.response(response_time=now_seconds(clock) - started, time_to_first_token=first_output)
                 return context.finish_response(response) if context is not None else response
 
             def on_next(chunk: Chunk) -> None:
-                nonlocal first_output, context
-                if context is None and chunk.context is not None:
-                    context = chunk.context
+                nonlocal first_output, context, from_chunk
+                if not from_chunk and chunk.context is not None:
+                    context, from_chunk = chunk.context, True
                 if first_output is None and has_output(chunk):
                     first_output = now_seconds(clock) - started
                 acc.add(chunk)

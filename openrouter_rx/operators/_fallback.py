@@ -20,21 +20,23 @@ __all__ = ["fallback_to_non_streaming", "should_fall_back"]
 log = logging.getLogger("openrouter_rx.fallback")
 
 
-def _carried(response: Response) -> RequestContext | None:
-    """For a source not known to be ``client.stream``'s: a context that gives the Responses built
-    from the fallback's chunks what ``response`` had attached (its format, its pricing)."""
+def _carried(response: Response, context: RequestContext | None) -> RequestContext | None:
+    """The context of the fallback's chunks: the Responses built from them get what ``response``
+    (the completion's) had attached, its format and pricing, then what the stream's request
+    knows (``context``, ``None`` for a source not known to be ``client.stream``'s)."""
     form, pricing = response.response_format, response.pricing
     if form is None and pricing is None:
-        return None
+        return context
 
     def finish(built: Response) -> Response:
-        return replace(
+        built = replace(
             built,
             response_format=form if built.response_format is None else built.response_format,
             pricing=pricing if built.pricing is None else built.pricing,
         )
+        return context.finish_response(built) if context is not None else built
 
-    return RequestContext(form, finish)
+    return RequestContext(form if form is not None or context is None else context.response_format, finish)
 
 
 def should_fall_back(error: BaseException) -> bool:
@@ -134,7 +136,7 @@ def fallback_to_non_streaming(
                 log.warning("stream failed before any output (%s); retrying without streaming", type(error).__name__)
 
                 def on_response(response: Response) -> None:
-                    stamp = context if context is not None else _carried(response)
+                    stamp = _carried(response, context)
                     for chunk in response.to_chunks():
                         observer.on_next(stamp.stamp(chunk) if stamp is not None else chunk)
 

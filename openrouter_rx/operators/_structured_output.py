@@ -152,7 +152,7 @@ def structured_output(
 
             def on_completed() -> None:
                 response = acc.response()
-                form = known if known is not None else chunk_format
+                form = given if given is not None else chunk_format if chunk_format is not None else known
                 if form is None:
                     fail(TypeError(_NO_FORMAT), response)
                     return
