@@ -38,6 +38,9 @@ def wire_value(name: str, value: Any) -> Any:
         return [dict(item) if isinstance(item, Mapping) else Tool.coerce(item).to_dict() for item in value] or None
     if name == "response_format" and not isinstance(value, Mapping):
         return ResponseFormat.coerce(value).to_dict()
+    if name == "tool_choice" and not isinstance(value, str | Mapping):
+        # a Tool or a @tool / plain function: force a call to that tool
+        return {"type": "function", "function": {"name": Tool.coerce(value).name}}
     return _generic(value)
 
 

@@ -45,6 +45,15 @@ from .chunk import Chunk
 from .errors import MaxTurnsError, ToolArgumentsError
 from .operators import accumulate
 from .response import Response, ToolCall
+from .tool_loop_events import (
+    LoopFinished,
+    ToolCallRequested,
+    ToolCallResult,
+    ToolLoopEvent,
+    TurnChunk,
+    TurnFinished,
+    TurnStarted,
+)
 
 if TYPE_CHECKING:
     from .client import Client
@@ -61,64 +70,6 @@ __all__ = [
 ]
 
 _log = logging.getLogger("openrouter_rx")
-
-
-@dataclass(frozen=True)
-class ToolLoopEvent:
-    """Base of every event a :func:`tool_loop` emits; ``turn`` counts from 1."""
-
-    turn: int
-
-
-@dataclass(frozen=True)
-class TurnStarted(ToolLoopEvent):
-    """A turn's request is about to be sent with ``messages``."""
-
-    messages: tuple[Mapping[str, Any], ...]
-
-
-@dataclass(frozen=True)
-class TurnChunk(ToolLoopEvent):
-    """One streamed chunk of the turn."""
-
-    chunk: Chunk
-
-
-@dataclass(frozen=True)
-class TurnFinished(ToolLoopEvent):
-    """The turn's stream completed: its whole response (with any tool calls)."""
-
-    response: Response
-
-
-@dataclass(frozen=True)
-class ToolCallRequested(ToolLoopEvent):
-    """The model asked for a tool. ``call.arguments`` is the data its schema loaded; ``error`` is
-    the :class:`~openrouter_rx.errors.ToolArgumentsError` (or ``UnknownToolError``) when the call
-    could not be validated (the tool is then not run)."""
-
-    call: ToolCall
-    error: ToolArgumentsError | None = None
-
-
-@dataclass(frozen=True)
-class ToolCallResult(ToolLoopEvent):
-    """A tool ran (or could not): ``value`` it returned, or the ``error`` (both when the value
-    had no JSON form); ``message`` is the ``role: tool`` message sent back to the model."""
-
-    call: ToolCall
-    value: Any
-    message: Mapping[str, Any]
-    error: Exception | None = None
-
-
-@dataclass(frozen=True)
-class LoopFinished(ToolLoopEvent):
-    """The model answered without asking for a tool: the final ``response`` and the whole
-    conversation (``messages``, ending with the final assistant message)."""
-
-    response: Response
-    messages: tuple[Mapping[str, Any], ...]
 
 
 @dataclass(frozen=True)
@@ -185,7 +136,8 @@ def _json_default(value: Any) -> Any:
 
 
 def _forces_a_tool(choice: Any) -> bool:
-    return choice == "required" or isinstance(choice, Mapping)
+    """``"required"``, a named function (a dict) or a Tool/function given as ``tool_choice``."""
+    return choice == "required" or (choice is not None and not isinstance(choice, str))
 
 
 def _start_messages(messages: str | Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:

@@ -22,6 +22,7 @@ from openrouter_rx.testing import (
     StreamReply,
     completion_body,
     text_chunks,
+    tool_call_chunks,
 )
 
 KEY = "sk-or-v1-integration-0123456789"
@@ -270,3 +271,25 @@ def test_a_healer_attempt_carries_the_healer_response_for_its_cost(
     assert healed.source == "healer" and healed.response is not None
     assert healed.response.cost_estimate == Decimal("0.0042")
     assert attempts[0].response is None
+
+
+def test_a_tool_as_tool_choice_forces_that_tool(fake_openrouter: FakeOpenRouter, client: orx.Client) -> None:
+    @orx.tool
+    def ping(host: str) -> str:
+        """Ping a host."""
+        return host
+
+    fake_openrouter.enqueue(StreamReply(text_chunks("ok")))
+    values(client.stream("x", tools=[ping], tool_choice=ping))
+    assert sent(fake_openrouter)["tool_choice"] == {"type": "function", "function": {"name": "ping"}}
+    fake_openrouter.enqueue(
+        StreamReply(tool_call_chunks([{"id": "c1", "name": "ping", "arguments": {"host": "a"}}])),
+        StreamReply(text_chunks("pong")),
+    )
+    events, error = outcome(orx.tool_loop(client, "x", tools=[ping], tool_choice=ping))
+    assert isinstance(events[-1], orx.LoopFinished)
+    assert error is None
+    assert [r.json["tool_choice"] for r in fake_openrouter.requests[1:]] == [
+        {"type": "function", "function": {"name": "ping"}},
+        "auto",
+    ]
