@@ -49,14 +49,9 @@ VARIABLE_PRICE = Decimal(-1)
 """The price OpenRouter sends (``"-1"``) when it cannot state one in advance (router models)."""
 
 
-def _price(value: Any) -> Decimal | None:
-    """A wire price (string or number) as a Decimal; ``None`` when absent or not a finite number."""
-    price = to_decimal(value)
-    return price if price is not None and price.is_finite() else None
-
-
 def _price_or(value: Any, default: Decimal) -> Decimal:
-    price = _price(value)
+    """A wire price (string or number) as a Decimal; ``default`` when absent or not a finite number."""
+    price = to_decimal(value)
     return price if price is not None else default
 
 
@@ -121,8 +116,8 @@ class Pricing:
             image=_price_or(d.get("image"), _ZERO),
             web_search=_price_or(d.get("web_search"), _ZERO),
             internal_reasoning=_price_or(d.get("internal_reasoning"), _ZERO),
-            input_cache_read=_price(d.get("input_cache_read")),
-            input_cache_write=_price(d.get("input_cache_write")),
+            input_cache_read=to_decimal(d.get("input_cache_read")),
+            input_cache_write=to_decimal(d.get("input_cache_write")),
             audio=_price_or(d.get("audio"), _ZERO),
             discount=_discount(d.get("discount")),
         )
