@@ -13,7 +13,7 @@ from .chunk import Chunk, error_object
 from .errors import OpenRouterError, ProtocolError, StreamError, TruncatedStreamError
 from .response import Response
 
-__all__ = ["decode_chunk", "decode_completion", "error_of", "not_an_event_stream"]
+__all__ = ["decode_body", "decode_chunk", "decode_completion", "error_of", "not_an_event_stream"]
 
 
 def error_of(decoded: Mapping[str, Any]) -> Mapping[str, Any] | None:
@@ -46,25 +46,41 @@ def decode_chunk(data: str, cut_off: bool, validate: bool) -> tuple[Chunk, Strea
     return chunk, exc
 
 
+def decode_body(body: bytes, limit: int, what: str, failed: str) -> Any:
+    """The decoded JSON of a non-streaming reply body (``limit + 1`` bytes read at most).
+
+    Args:
+        body: the body as read.
+        limit: the most bytes allowed.
+        what: the body in error messages (``"the completion body"``).
+        failed: the message of the error a 200 body reports (``"the completion failed"``).
+
+    Raises:
+        ProtocolError: too large, or not JSON.
+        TruncatedStreamError: the body was empty.
+        StreamError: the body reports an ``error``.
+    """
+    if len(body) > limit:
+        raise ProtocolError(f"{what} exceeded {limit} bytes")
+    text = body.strip()  # OpenRouter keeps a waiting request alive with whitespace
+    if not text:
+        raise TruncatedStreamError(f"{what} was empty")
+    try:
+        decoded = json.loads(text)
+    except ValueError:
+        raise ProtocolError(f"{what} is not valid JSON", data=text[:200].decode("utf-8", "replace")) from None
+    if isinstance(decoded, Mapping) and (error := error_of(decoded)) is not None:
+        raise stream_error(error, failed)
+    return decoded
+
+
 def decode_completion(body: bytes, limit: int) -> Response:
     """The response of a non-streaming completion body (``limit + 1`` bytes read at most).
 
     Raises:
         ProtocolError, TruncatedStreamError, StreamError: as the body deserves.
     """
-    if len(body) > limit:
-        raise ProtocolError(f"the completion body exceeded {limit} bytes")
-    text = body.strip()  # OpenRouter keeps a waiting request alive with whitespace
-    if not text:
-        raise TruncatedStreamError("the completion body was empty")
-    try:
-        decoded = json.loads(text)
-    except ValueError:
-        raise ProtocolError(
-            "the completion body is not valid JSON", data=text[:200].decode("utf-8", "replace")
-        ) from None
-    if isinstance(decoded, Mapping) and (error := error_of(decoded)) is not None:
-        raise stream_error(error, "the completion failed")
+    decoded = decode_body(body, limit, "the completion body", "the completion failed")
     schemas.validate(schemas.CompletionSchema, decoded, "completion")
     return Response.from_completion(decoded)
 

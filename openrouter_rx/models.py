@@ -16,7 +16,6 @@ The client side (cache, single flight) is :class:`~openrouter_rx.model_catalog.M
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -25,9 +24,9 @@ from typing import Any
 
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate
 
-from ._status import stream_error
-from .chunk import Usage, _int, error_object, to_decimal
-from .errors import ProtocolError, TruncatedStreamError
+from ._decode import decode_body
+from .chunk import Usage, _int, to_decimal
+from .errors import ProtocolError
 
 __all__ = [
     "Model",
@@ -398,15 +397,4 @@ def decode_models_body(body: bytes, limit: int) -> tuple[Model, ...]:
         TruncatedStreamError: the body was empty.
         StreamError: a 200 reply whose body reports an ``error``.
     """
-    if len(body) > limit:
-        raise ProtocolError(f"the model list exceeded {limit} bytes")
-    text = body.strip()
-    if not text:
-        raise TruncatedStreamError("the model list body was empty")
-    try:
-        decoded = json.loads(text)
-    except ValueError:
-        raise ProtocolError("the model list is not valid JSON", data=text[:200].decode("utf-8", "replace")) from None
-    if isinstance(decoded, Mapping) and (error := error_object(decoded.get("error"))) is not None:
-        raise stream_error(error, "the model list request failed")
-    return parse_models(decoded)
+    return parse_models(decode_body(body, limit, "the model list body", "the model list request failed"))
