@@ -36,6 +36,7 @@ from typing import Any, NoReturn, overload
 from marshmallow import Schema, ValidationError
 
 from ._docstrings import parse_docstring
+from ._repair import loads_strict
 from ._signature import function_schema
 from .errors import ToolArgumentsError
 from .json_schema import load_data, to_json_schema
@@ -284,8 +285,8 @@ class Tool:
         if isinstance(arguments, str):
             raw = arguments
             try:
-                data = json.loads(arguments, parse_constant=_no_constant) if arguments.strip() else {}
-            except (ValueError, RecursionError) as error:  # RecursionError: nested too deeply
+                data = loads_strict(arguments) if arguments.strip() else {}
+            except ValueError as error:  # also NaN/Infinity and JSON nested too deeply
                 self._fail_json(raw, f"not valid JSON ({error})")
         else:
             data = dict(arguments) if isinstance(arguments, Mapping) else arguments
@@ -311,10 +312,6 @@ def _renames(schema: Schema | None) -> dict[str, str]:
         if field.data_key and field.data_key != attribute and field.data_key not in attributes:
             renames[field.data_key] = attribute
     return renames
-
-
-def _no_constant(name: str) -> NoReturn:
-    raise ValueError(f"{name} is not JSON")
 
 
 _JSON_KINDS: tuple[tuple[type | tuple[type, ...], str], ...] = (
