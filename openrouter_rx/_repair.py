@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["JSON_NUMBER", "close_cut_string", "loads_strict", "repair_json"]
+__all__ = ["close_cut_string", "loads_strict", "repair_json"]
 
 _FENCE = re.compile(r"```[A-Za-z0-9_+-]*[^\S\n]*\n?(.*?)(?:```|\Z)", re.DOTALL)
 _WHITESPACE = " \t\r\n"  # JSON's whitespace (str.strip would also take U+0085, U+2028, ...)
@@ -27,8 +27,6 @@ _TOKEN = re.compile(
     """,
     re.VERBOSE | re.DOTALL,
 )
-JSON_NUMBER = re.compile(r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?")
-"""A whole JSON number (``fullmatch`` it)."""
 _LITERALS = frozenset(("true", "false", "null"))
 _CLOSER = {"{": "}", "[": "]"}
 _OBJECTS_AFTER = 32  # how many "{" after the document are tried as the start of a second one

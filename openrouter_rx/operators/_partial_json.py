@@ -60,11 +60,6 @@ class PartialJSONParser:
         self.failed = False
         """True when the last :meth:`value` found the text is not JSON."""
 
-    @property
-    def size(self) -> int:
-        """Bytes of JSON text received (from the first bracket)."""
-        return len(self._buffer)
-
     def feed(self, text: str) -> None:
         """Add the next piece of text."""
         if not self.started:
