@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["close_cut_string", "loads_strict", "repair_json"]
+__all__ = ["close_cut_string", "first_bracket", "loads_strict", "repair_json"]
 
 _FENCE = re.compile(r"```[A-Za-z0-9_+-]*[^\S\n]*\n?(.*?)(?:```|\Z)", re.DOTALL)
 _WHITESPACE = " \t\r\n"  # JSON's whitespace (str.strip would also take U+0085, U+2028, ...)
@@ -69,7 +69,7 @@ def repair_json(text: str) -> str | None:
     fence = _FENCE.search(stripped)
     if fence is None:
         return _repair_body(stripped)
-    bracket = _first_bracket(stripped)
+    bracket = first_bracket(stripped)
     if 0 <= bracket < fence.start():
         # The fence may be inside the JSON (a string value) or after it (prose): then it is left
         # alone. Unless that gives nothing and the brackets before the fence are prose that
@@ -91,7 +91,7 @@ def _prose_brackets(text: str, bracket: int) -> bool:
 
 def _repair_body(body: str, *, complete_only: bool = False) -> str | None:
     """Steps 3 to 5 of :func:`repair_json` on ``body`` (``complete_only``: no truncation repair)."""
-    start = _first_bracket(body)
+    start = first_bracket(body)
     if start < 0:
         return None
     scan = _scan(body, start)
@@ -123,7 +123,8 @@ def _reject_constant(name: str) -> None:
     raise ValueError(f"{name} is not valid JSON")
 
 
-def _first_bracket(text: str) -> int:
+def first_bracket(text: str) -> int:
+    """Where the first ``{`` or ``[`` of ``text`` is (``-1``: there is none)."""
     found = [i for i in (text.find("{"), text.find("[")) if i >= 0]
     return min(found) if found else -1
 

@@ -15,6 +15,7 @@ import jiter
 from reactivex import Observable, abc
 
 from .._accumulator import ResponseAccumulator
+from .._repair import first_bracket
 from ..chunk import Chunk
 from ._common import attach_partial, complete_with
 
@@ -23,7 +24,6 @@ __all__ = ["NOTHING", "PartialJSONParser", "partial_json"]
 NOTHING: Any = object()
 """What :meth:`PartialJSONParser.value` returns when there is no value to show."""
 
-_START = re.compile(r"[{\[]")
 _STRING_STOP = re.compile(r'["\\]')
 _NUMBER_CHARS = frozenset(b"0123456789+-.eE")
 _NUMBER_FIRST = frozenset(b"-0123456789")
@@ -63,11 +63,11 @@ class PartialJSONParser:
     def feed(self, text: str) -> None:
         """Add the next piece of text."""
         if not self.started:
-            match = _START.search(text)
-            if match is None:
+            start = first_bracket(text)
+            if start < 0:
                 return
             self.started = True
-            text = text[match.start() :]
+            text = text[start:]
         self._track(text)
         self._buffer += text.encode("utf-8")
 
