@@ -8,7 +8,7 @@ from reactivex import Observable, abc
 
 from .._accumulator import ResponseAccumulator
 from ..chunk import Chunk
-from ..chunk_stream import context_of
+from ..chunk_stream import RequestContext, context_of
 from ..response import Response
 from ._common import attach_partial, clock_of, complete_with, has_output, now_seconds
 
@@ -28,17 +28,18 @@ def _fold(
             started = now_seconds(clock)
             acc = ResponseAccumulator()
             first_output: float | None = None
-            context = known  # the first chunk that knows its request wins (after publish/share, a fallback)
-            from_chunk = False
+            # The first chunk that knows its request wins over ``known`` (after publish/share, a fallback).
+            told: RequestContext | None = None
 
             def current() -> Response:
                 response = acc.response(response_time=now_seconds(clock) - started, time_to_first_token=first_output)
+                context = told if told is not None else known
                 return context.finish_response(response) if context is not None else response
 
             def on_next(chunk: Chunk) -> None:
-                nonlocal first_output, context, from_chunk
-                if not from_chunk and chunk.context is not None:
-                    context, from_chunk = chunk.context, True
+                nonlocal first_output, told
+                if told is None:
+                    told = chunk.context
                 if first_output is None and has_output(chunk):
                     first_output = now_seconds(clock) - started
                 acc.add(chunk)
