@@ -85,11 +85,16 @@ class _Outcome:
     error: Exception | None = None
 
 
+def _not_json(error: ToolArgumentsError) -> bool:
+    """True when the arguments were not JSON (``messages={"_json": [...]}``), not just invalid."""
+    return isinstance(error.messages, Mapping) and "_json" in error.messages
+
+
 def _error_content(error: Exception) -> str:
     detail: dict[str, Any] = {"type": type(error).__name__, "message": str(error)}
     if isinstance(error, ToolArgumentsError) and error.messages is not None:
         detail["details"] = error.messages
-        if isinstance(error.messages, Mapping) and "_json" in error.messages:
+        if _not_json(error):
             detail["arguments"] = error.raw  # what the model sent (the replayed call says {})
     return json.dumps({"error": detail}, default=str)
 
@@ -233,7 +238,7 @@ def tool_loop(
             cause = exc.__cause__
             hook_bug = isinstance(exc.messages, Mapping) and exc.messages.get("_schema") == [repr(cause)]
             _log.warning("tool loop turn %d: %s", turn, exc, exc_info=cause if hook_bug else None)
-        if problem is not None and isinstance(problem.messages, Mapping) and "_json" in problem.messages:
+        if problem is not None and _not_json(problem):
             # Arguments that are not JSON cannot be replayed (providers that parse them reject the
             # next request): the assistant message says {} and the error tells the model what it sent.
             sent["function"]["arguments"] = "{}"
