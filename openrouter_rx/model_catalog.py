@@ -200,12 +200,9 @@ class ModelCatalog:
         """
 
         def pick(models: list[Model]) -> Observable[Model]:
-            for model in models:
-                if model.id == model_id:
-                    return reactivex.just(model)
-            named = [model for model in models if model.canonical_slug == model_id]
-            if named:
-                return reactivex.just(min(named, key=_is_variant))  # the base model before its variants
+            model = _index(models).get(model_id)
+            if model is not None:
+                return reactivex.just(model)
             return reactivex.throw(_not_found(model_id, [model.id for model in models]))
 
         return self.models().pipe(ops.to_list(), ops.flat_map(pick))
@@ -233,12 +230,7 @@ class ModelCatalog:
 
     def _done(self, flight: _Flight) -> None:
         models = flight.result
-        index: dict[str, Model] = {}
-        for model in models:  # ids first: a canonical slug never hides another model's id
-            index.setdefault(model.id, model)
-        for model in sorted(models, key=_is_variant):  # a slug names the base model, not its ":free" variant
-            if model.canonical_slug:
-                index.setdefault(model.canonical_slug, model)
+        index = _index(models)
         with self._lock:
             self._models, self._index, self._fetched_at, self._stale = models, index, self.clock(), False
             waiters = self._end(flight)
@@ -261,6 +253,18 @@ class ModelCatalog:
                 self._flight = None
         if abandoned:  # nobody waits any more: close the connection
             flight.subscription.dispose()
+
+
+def _index(models: Sequence[Model]) -> dict[str, Model]:
+    """The models by id and by canonical slug: ids first (a canonical slug never hides another
+    model's id), and a slug names the base model, not its ``":free"`` variant (the first listed)."""
+    index: dict[str, Model] = {}
+    for model in models:
+        index.setdefault(model.id, model)
+    for model in sorted(models, key=_is_variant):
+        if model.canonical_slug:
+            index.setdefault(model.canonical_slug, model)
+    return index
 
 
 def _is_variant(model: Model) -> bool:
