@@ -37,12 +37,6 @@ class ToolSet:
     def __iter__(self) -> Iterator[Tool]:
         return iter(self._by_name.values())
 
-    def __len__(self) -> int:
-        return len(self._by_name)
-
-    def __contains__(self, name: object) -> bool:
-        return name in self._by_name
-
     def __repr__(self) -> str:
         return f"ToolSet({list(self._by_name)!r})"
 
