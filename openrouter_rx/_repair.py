@@ -11,10 +11,11 @@ from __future__ import annotations
 import itertools
 import json
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["close_cut_string", "first_bracket", "loads_strict", "repair_json"]
+__all__ = ["close_cut_string", "first_bracket", "is_json_error", "json_error", "loads_strict", "repair_json"]
 
 _FENCE = re.compile(r"```[A-Za-z0-9_+-]*[^\S\n]*\n?(.*?)(?:```|\Z)", re.DOTALL)
 _WHITESPACE = " \t\r\n"  # JSON's whitespace (str.strip would also take U+0085, U+2028, ...)
@@ -109,6 +110,17 @@ def loads_strict(text: str) -> Any:
         return json.loads(text, parse_constant=_reject_constant)
     except RecursionError:
         raise ValueError("JSON nested too deeply to decode") from None
+
+
+def json_error(why: str) -> dict[str, list[str]]:
+    """The ``messages`` (beside marshmallow's) saying a text is not JSON: ``{"_json": [why]}``."""
+    return {"_json": [why]}
+
+
+def is_json_error(messages: Any) -> bool:
+    """True when ``messages`` say the text was not JSON (made by :func:`json_error`), rather than
+    that JSON failed a schema."""
+    return isinstance(messages, Mapping) and "_json" in messages
 
 
 def _is_json(text: str) -> bool:

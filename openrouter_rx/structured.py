@@ -27,7 +27,7 @@ from typing import Any
 
 from marshmallow import Schema, ValidationError
 
-from ._repair import loads_strict, repair_json
+from ._repair import json_error, loads_strict, repair_json
 from .errors import StructuredOutputError
 from .json_schema import load_data, schema_name, to_json_schema
 
@@ -61,11 +61,6 @@ class HealAttempt:
     messages: Any = None
     model: str | None = None
     response: Any = field(default=None, compare=False, repr=False)
-
-
-def _json_error(why: str) -> dict[str, list[str]]:
-    """The ``messages`` of an attempt whose text is not JSON: ``{"_json": [why]}``."""
-    return {"_json": [why]}
 
 
 def summarize_messages(messages: Any, limit: int = 300) -> str:
@@ -122,12 +117,12 @@ class JSONFormat:
         if repair:
             fixed = repair_json(text)
             if fixed is None:
-                return HealAttempt(source, text, False, messages=_json_error(self._json_problem(text)))
+                return HealAttempt(source, text, False, messages=json_error(self._json_problem(text)))
             text = fixed
         try:
             data = loads_strict(text)
         except ValueError as exc:
-            return HealAttempt(source, text, False, messages=_json_error(f"not valid JSON: {exc}"))
+            return HealAttempt(source, text, False, messages=json_error(f"not valid JSON: {exc}"))
         try:
             value = self.load(data)
         except ValidationError as exc:

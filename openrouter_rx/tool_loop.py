@@ -40,6 +40,7 @@ from reactivex import Observable, abc
 from reactivex import operators as ops
 from reactivex.disposable import Disposable, SerialDisposable
 
+from ._repair import is_json_error
 from ._toolset import ToolSet
 from .chunk import Chunk
 from .errors import MaxTurnsError, ToolArgumentsError
@@ -85,16 +86,11 @@ class _Outcome:
     error: Exception | None = None
 
 
-def _not_json(error: ToolArgumentsError) -> bool:
-    """True when the arguments were not JSON (``messages={"_json": [...]}``), not just invalid."""
-    return isinstance(error.messages, Mapping) and "_json" in error.messages
-
-
 def _error_content(error: Exception) -> str:
     detail: dict[str, Any] = {"type": type(error).__name__, "message": str(error)}
     if isinstance(error, ToolArgumentsError) and error.messages is not None:
         detail["details"] = error.messages
-        if _not_json(error):
+        if is_json_error(error.messages):
             detail["arguments"] = error.raw  # what the model sent (the replayed call says {})
     return json.dumps({"error": detail}, default=str)
 
@@ -238,7 +234,7 @@ def tool_loop(
             cause = exc.__cause__
             hook_bug = isinstance(exc.messages, Mapping) and exc.messages.get("_schema") == [repr(cause)]
             _log.warning("tool loop turn %d: %s", turn, exc, exc_info=cause if hook_bug else None)
-        if problem is not None and _not_json(problem):
+        if problem is not None and is_json_error(problem.messages):
             # Arguments that are not JSON cannot be replayed (providers that parse them reject the
             # next request): the assistant message says {} and the error tells the model what it sent.
             sent["function"]["arguments"] = "{}"

@@ -36,7 +36,7 @@ from typing import Any, NoReturn, overload
 from marshmallow import Schema, ValidationError
 
 from ._docstrings import parse_docstring
-from ._repair import loads_strict
+from ._repair import json_error, loads_strict
 from ._signature import function_schema
 from .errors import ToolArgumentsError
 from .json_schema import load_data, to_json_schema
@@ -297,7 +297,7 @@ class Tool:
 
     def _fail_json(self, raw: str, why: str) -> NoReturn:
         raise ToolArgumentsError(
-            f"arguments for tool {self.name!r} are {why}", raw=raw, name=self.name, messages={"_json": [why]}
+            f"arguments for tool {self.name!r} are {why}", raw=raw, name=self.name, messages=json_error(why)
         )
 
 
