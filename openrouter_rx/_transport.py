@@ -370,6 +370,7 @@ class Exchange:
             self._check()
             raise not_an_event_stream(body, content_type)
         source = ByteSource(read, self._spec.max_event_bytes)
+        context, validate = self._spec.context, self._spec.validate_chunks  # once per stream, not per chunk
         finished = False
         done = False
         try:
@@ -380,9 +381,9 @@ class Exchange:
                 if data == "[DONE]":
                     done = True
                     break
-                chunk, error = decode_chunk(data, cut_off, self._spec.validate_chunks)
-                if self._spec.context is not None:
-                    self._spec.context.stamp(chunk)
+                chunk, error = decode_chunk(data, cut_off, validate)
+                if context is not None:
+                    context.stamp(chunk)
                 if error is not None:
                     acc.add(chunk)  # the partial keeps any text the error chunk carried
                     raise error

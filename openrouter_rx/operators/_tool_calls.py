@@ -129,7 +129,7 @@ def tool_calls(
             def checked(calls: list[ToolCall]) -> list[Any] | None:
                 """The calls validated (``None`` after failing the stream with a raised error)."""
                 if toolset is None:
-                    return list(calls)
+                    return calls  # as they are: no copy per delta
                 out: list[Any] = []
                 for call in calls:
                     try:
