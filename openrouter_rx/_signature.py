@@ -41,25 +41,21 @@ parameter has no annotation and is refused like any other.
 
 from __future__ import annotations
 
-import copy
 import dataclasses
-import datetime as dt
 import functools
 import inspect
 import keyword
-import types
 import typing
-import uuid
 from collections import abc
 from collections.abc import Callable, Mapping
-from decimal import Decimal
 from enum import Enum
 from typing import Any, ClassVar
 
-from marshmallow import RAISE, Schema, ValidationError, fields, missing, post_load
-from marshmallow.validate import OneOf, Validator
+from marshmallow import RAISE, Schema, ValidationError, fields, post_load
+from marshmallow.validate import Validator
 
 from ._docstrings import parse_docstring
+from ._signature_fields import Unsupported, adapt, literal_field, not_boolean, scalar_field, type_name, unwrap
 
 __all__ = ["ArgumentsSchema", "DataclassSchema", "function_schema", "dataclass_schema"]
 
@@ -89,86 +85,6 @@ class DataclassSchema(ArgumentsSchema):
             raise ValidationError(f"{cls.__name__}: {error}") from error
 
 
-def _only(*kinds: type, message: str) -> Callable[[Any], Any]:
-    """A field ``pre_load`` that lets through ``None`` and values of the JSON kinds, never bools
-    unless asked (``bool`` is an ``int`` in Python, not a number in JSON)."""
-
-    def check(value: Any) -> Any:
-        if value is None or (isinstance(value, kinds) and (bool in kinds or not isinstance(value, bool))):
-            return value
-        raise ValidationError(message)
-
-    return check
-
-
-def _integral(value: Any) -> Any:
-    """``3.0`` is an integer in JSON Schema: load it as ``3`` (``3.5`` still fails)."""
-    return int(value) if isinstance(value, float) and value.is_integer() else value
-
-
-def _not_boolean(value: Any) -> Any:
-    if isinstance(value, bool):
-        raise ValidationError("Not a valid choice (a boolean).")
-    return value
-
-
-_NUMBER = _only(int, float, message="Not a valid number.")
-_STRING = _only(str, message="Not a valid string.")
-_BOOLEAN = _only(bool, message="Not a valid boolean.")
-
-
-def _scalar(tp: Any, kwargs: dict[str, Any]) -> fields.Field[Any] | None:
-    if tp is str:
-        return fields.String(**kwargs)
-    if tp is bool:
-        return fields.Boolean(truthy={True}, falsy={False}, pre_load=_BOOLEAN, **kwargs)
-    if tp is int:
-        return fields.Integer(strict=True, pre_load=_integral, **kwargs)
-    if tp is float:
-        return fields.Float(pre_load=_NUMBER, **kwargs)
-    if tp is Decimal:
-        return fields.Decimal(pre_load=_NUMBER, **kwargs)
-    if tp is dt.datetime:
-        return fields.DateTime(pre_load=_STRING, **kwargs)
-    if tp is dt.date:
-        return fields.Date(pre_load=_STRING, **kwargs)
-    if tp is dt.time:
-        return fields.Time(pre_load=_STRING, **kwargs)
-    if tp is uuid.UUID:
-        return fields.UUID(pre_load=_STRING, **kwargs)
-    if tp is Any:
-        return fields.Raw(**kwargs)
-    return None
-
-
-def _unwrap(tp: Any) -> tuple[Any, list[Any], bool]:
-    """``Annotated`` and ``| None`` peeled off: (the type, the Annotated extras, nullable)."""
-    extras: list[Any] = []
-    nullable = False
-    while True:
-        if typing.get_origin(tp) is typing.Annotated:
-            extras.extend(tp.__metadata__)
-            tp = tp.__origin__
-            continue
-        if isinstance(tp, typing.NewType):
-            tp = tp.__supertype__
-            continue
-        if typing.get_origin(tp) in (typing.Union, types.UnionType):
-            rest = [a for a in typing.get_args(tp) if a is not type(None)]
-            nullable = nullable or len(rest) < len(typing.get_args(tp))
-            if len(rest) != 1:
-                raise _Unsupported(tp, "unions other than X | None")
-            tp = rest[0]
-            continue
-        return tp, extras, nullable
-
-
-class _Unsupported(Exception):
-    def __init__(self, tp: Any, why: str = "") -> None:
-        super().__init__(tp, why)
-        self.tp, self.why = tp, why
-
-
 class _Builder:
     """Builds fields for annotations; remembers dataclass schemas (recursive dataclasses work)."""
 
@@ -185,7 +101,7 @@ class _Builder:
         attribute: str | None = None,
         inner: bool = False,
     ) -> fields.Field[Any]:
-        tp, extras, nullable = _unwrap(annotation)
+        tp, extras, nullable = unwrap(annotation)
         texts = [e for e in extras if isinstance(e, str)]
         description = texts[-1] if texts else description
         validators = [e for e in extras if isinstance(e, Validator)]
@@ -204,21 +120,21 @@ class _Builder:
         if attribute is not None:
             kwargs["attribute"] = attribute
         if given:
-            return _adapt(given[-1], kwargs, validators)
+            return adapt(given[-1], kwargs, validators)
         if validators:
             kwargs["validate"] = validators
         return self._make(tp, kwargs)
 
     def _make(self, tp: Any, kwargs: dict[str, Any]) -> fields.Field[Any]:
-        made = _scalar(tp, kwargs)
+        made = scalar_field(tp, kwargs)
         if made is not None:
             return made
         origin, args = typing.get_origin(tp), typing.get_args(tp)
         if origin is typing.Literal:
-            return _literal(args, kwargs)
+            return literal_field(args, kwargs)
         if isinstance(tp, type) and issubclass(tp, Enum):
             if not any(isinstance(member.value, bool) for member in tp):  # true is not the member of value 1
-                kwargs["pre_load"] = _not_boolean
+                kwargs["pre_load"] = not_boolean
             return fields.Enum(tp, by_value=True, **kwargs)
         if isinstance(tp, type) and issubclass(tp, Schema):
             return fields.Nested(tp, **kwargs)
@@ -230,10 +146,10 @@ class _Builder:
             return self._tuple(args, kwargs)
         if tp in _MAPPINGS or origin in _MAPPINGS:
             key, value = args if args else (str, Any)
-            if _unwrap(key)[0] is not str:
-                raise _Unsupported(tp, "JSON object keys are strings: use dict[str, X]")
+            if unwrap(key)[0] is not str:
+                raise Unsupported(tp, "JSON object keys are strings: use dict[str, X]")
             return fields.Dict(keys=fields.String(), values=self._inner(value), **kwargs)
-        raise _Unsupported(tp)
+        raise Unsupported(tp)
 
     def _inner(self, tp: Any) -> fields.Field[Any]:
         return self.field(tp, inner=True)
@@ -296,46 +212,10 @@ class _Builder:
                 data_key=json_name if renamed else None,
                 attribute=name if renamed else None,
             )
-        except _Unsupported as error:
+        except Unsupported as error:
             why = f" ({error.why})" if error.why else ""
-            raise TypeError(f"{where}: type {_type_name(error.tp)} is not supported{why}") from None
+            raise TypeError(f"{where}: type {type_name(error.tp)} is not supported{why}") from None
         return {declared: field}
-
-
-def _adapt(given: fields.Field[Any], kwargs: dict[str, Any], validators: list[Validator]) -> fields.Field[Any]:
-    """A copy of a field given in ``Annotated``: what the signature says fills what the field left open."""
-    field = copy.deepcopy(given)
-    if field.load_default is missing and "load_default" in kwargs:
-        field.load_default = kwargs["load_default"]
-        field.required = False
-    elif field.load_default is missing and kwargs.get("required"):
-        field.required = True
-    field.allow_none = field.allow_none or bool(kwargs.get("allow_none"))
-    for name in ("data_key", "attribute"):
-        if getattr(field, name) is None and name in kwargs:
-            setattr(field, name, kwargs[name])
-    if "metadata" in kwargs:
-        field.metadata = {**kwargs["metadata"], **field.metadata}
-    field.validators = [*field.validators, *validators]
-    return field
-
-
-def _literal(values: tuple[Any, ...], kwargs: dict[str, Any]) -> fields.Field[Any]:
-    choices = [v for v in values if v is not None]
-    if not all(isinstance(v, str | int | float) for v in choices):  # bool is an int
-        raise _Unsupported(typing.Literal[values], "Literal values must be strings, numbers or booleans")
-    if len(choices) < len(values):
-        kwargs["allow_none"] = True
-    kwargs["validate"] = [*kwargs.get("validate", []), OneOf(choices)]
-    if all(isinstance(v, str) for v in choices):
-        return fields.String(**kwargs)
-    if all(isinstance(v, bool) for v in choices):
-        return fields.Boolean(truthy={True}, falsy={False}, pre_load=_BOOLEAN, **kwargs)
-    if all(isinstance(v, int) and not isinstance(v, bool) for v in choices):
-        return fields.Integer(strict=True, pre_load=_integral, **kwargs)
-    if not any(isinstance(v, bool) for v in choices):
-        kwargs["pre_load"] = _not_boolean  # true is not 1 in JSON
-    return fields.Raw(**kwargs)
 
 
 def _hints(owner: Any, label: str) -> dict[str, Any]:
@@ -357,10 +237,6 @@ def _annotated(fn: Any) -> Any:
 def _describe(owner: Any) -> str:
     kind = "dataclass" if isinstance(owner, type) else "function"
     return f"{kind} {getattr(owner, '__qualname__', None) or repr(owner)}"
-
-
-def _type_name(tp: Any) -> str:
-    return tp.__qualname__ if isinstance(tp, type) else repr(tp)
 
 
 def function_schema(
