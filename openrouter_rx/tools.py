@@ -28,25 +28,21 @@ See :mod:`openrouter_rx._signature` for the type mapping and
 from __future__ import annotations
 
 import copy
-import json
 import re
 from collections.abc import Callable, Mapping
 from typing import Any, NoReturn, overload
 
-from marshmallow import Schema, ValidationError
+from marshmallow import Schema
 
 from ._docstrings import parse_docstring
-from ._repair import json_error, loads_strict
 from ._signature import function_schema
-from .errors import ToolArgumentsError
-from .json_schema import load_data, to_json_schema
+from ._tool_arguments import load_arguments, renames
+from .json_schema import to_json_schema
 
 __all__ = ["Tool", "tool", "check_tool_name"]
 
 _NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
 _NO_PARAMETERS: dict[str, Any] = {"type": "object", "properties": {}}
-_SHOWN_ERRORS = 5
-"""How many field errors the message of a ToolArgumentsError spells out (all are in ``messages``)."""
 
 
 def check_tool_name(name: Any) -> str:
@@ -141,7 +137,7 @@ class Tool:
             "function": function,
             "_json_schema": json_schema,
             "_wire": None,
-            "_renames": _renames(schema),
+            "_renames": renames(schema),
         }
         for key, value in fields.items():
             object.__setattr__(self, key, value)
@@ -193,18 +189,7 @@ class Tool:
                 (``messages`` as marshmallow gives them, keyed by field). The message
                 names the tool and the failing fields, never the values.
         """
-        raw, data = self._parse(arguments)
-        if self.parameters_schema is None:
-            return data
-        try:
-            return load_data(self.parameters_schema, data, strict=self.strict)
-        except ValidationError as error:
-            raise ToolArgumentsError(
-                f"arguments for tool {self.name!r} do not match its schema: {_summarise(error.messages)}",
-                raw=raw,
-                name=self.name,
-                messages=error.messages,
-            ) from error
+        return load_arguments(self.name, self.parameters_schema, self.strict, arguments)
 
     def invoke(self, arguments: Any) -> Any:
         """Run the tool's function with loaded arguments (what :meth:`load_arguments` returns).
@@ -279,74 +264,6 @@ class Tool:
         if self.function is None:
             raise TypeError(f"tool {self.name!r} has no function to run")
         return self.function
-
-    def _parse(self, arguments: Any) -> tuple[str, Any]:
-        """(the raw text, the parsed object), checked to be a JSON object."""
-        if isinstance(arguments, str):
-            raw = arguments
-            try:
-                data = loads_strict(arguments) if arguments.strip() else {}
-            except ValueError as error:  # also NaN/Infinity and JSON nested too deeply
-                self._fail_json(raw, f"not valid JSON ({error})")
-        else:
-            data = dict(arguments) if isinstance(arguments, Mapping) else arguments
-            raw = json.dumps(data, default=repr)
-        if not isinstance(data, dict):
-            self._fail_json(raw, f"not a JSON object but {_json_kind(data)}")
-        return raw, data
-
-    def _fail_json(self, raw: str, why: str) -> NoReturn:
-        raise ToolArgumentsError(
-            f"arguments for tool {self.name!r} are {why}", raw=raw, name=self.name, messages=json_error(why)
-        )
-
-
-def _renames(schema: Schema | None) -> dict[str, str]:
-    """``data_key → attribute`` for the fields whose JSON name differs from their loaded name."""
-    if schema is None:
-        return {}
-    renames: dict[str, str] = {}
-    attributes = {field.attribute or name for name, field in schema.fields.items()}
-    for name, field in schema.fields.items():
-        attribute = field.attribute or name
-        if field.data_key and field.data_key != attribute and field.data_key not in attributes:
-            renames[field.data_key] = attribute
-    return renames
-
-
-_JSON_KINDS: tuple[tuple[type | tuple[type, ...], str], ...] = (
-    (type(None), "null"),
-    (bool, "a boolean"),
-    ((int, float), "a number"),
-    (str, "a string"),
-    ((list, tuple), "an array"),
-)
-
-
-def _json_kind(value: Any) -> str:
-    return next((word for kinds, word in _JSON_KINDS if isinstance(value, kinds)), type(value).__name__)
-
-
-def _summarise(messages: Any) -> str:
-    """``"city: Missing data for required field.; unit: Must be one of: C, F."`` (the first few)."""
-    flat: list[str] = []
-
-    def walk(node: Any, path: str) -> None:
-        if isinstance(node, Mapping):
-            for key, value in node.items():
-                walk(value, f"{path}.{key}" if path else str(key))
-        elif isinstance(node, list | tuple) and not all(isinstance(item, str) for item in node):
-            for item in node:
-                walk(item, path)
-        elif isinstance(node, list | tuple):
-            flat.append(f"{path or '_schema'}: {' '.join(node)}")
-        else:
-            flat.append(f"{path or '_schema'}: {node}")
-
-    walk(messages, "")
-    shown = "; ".join(flat[:_SHOWN_ERRORS])
-    more = len(flat) - _SHOWN_ERRORS
-    return f"{shown} (and {more} more)" if more > 0 else shown
 
 
 @overload
