@@ -22,9 +22,18 @@ from dataclasses import dataclass, field
 from decimal import Decimal, localcontext
 from typing import Any
 
-from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate
+from marshmallow import ValidationError
 
 from ._decode import decode_body
+from ._models_wire import (
+    ModelEntrySchema,
+    ModelsBodySchema,
+    as_mapping,
+    discount_fraction,
+    opt_int,
+    price_or,
+    tuple_of_str,
+)
 from .chunk import Usage, _int, to_decimal
 from .errors import ProtocolError
 
@@ -48,12 +57,6 @@ VARIABLE_PRICE = Decimal(-1)
 """The price OpenRouter sends (``"-1"``) when it cannot state one in advance (router models)."""
 
 
-def _price_or(value: Any, default: Decimal) -> Decimal:
-    """A wire price (string or number) as a Decimal; ``default`` when absent or not a finite number."""
-    price = to_decimal(value)
-    return price if price is not None else default
-
-
 def _tidy(value: Decimal) -> Decimal:
     """``value`` without trailing zeros (``0.01000000`` -> ``0.01``), integers without an exponent."""
     tidy = value.normalize()
@@ -70,12 +73,6 @@ def cache_write_tokens(usage: Usage) -> int:
     """
     details = usage.raw.get("prompt_tokens_details") if usage.raw else None
     return _int(details.get("cache_write_tokens")) if isinstance(details, Mapping) else 0
-
-
-def _discount(value: Any) -> Decimal:
-    """A discount fraction in [0, 1); anything else (missing, odd, out of range) is no discount."""
-    fraction = to_decimal(value)
-    return fraction if fraction is not None and 0 <= fraction < 1 else _ZERO
 
 
 @dataclass(frozen=True)
@@ -109,16 +106,16 @@ class Pricing:
         """
         d = d if isinstance(d, Mapping) else {}
         return cls(
-            prompt=_price_or(d.get("prompt"), VARIABLE_PRICE),
-            completion=_price_or(d.get("completion"), VARIABLE_PRICE),
-            request=_price_or(d.get("request"), _ZERO),
-            image=_price_or(d.get("image"), _ZERO),
-            web_search=_price_or(d.get("web_search"), _ZERO),
-            internal_reasoning=_price_or(d.get("internal_reasoning"), _ZERO),
+            prompt=price_or(d.get("prompt"), VARIABLE_PRICE),
+            completion=price_or(d.get("completion"), VARIABLE_PRICE),
+            request=price_or(d.get("request"), _ZERO),
+            image=price_or(d.get("image"), _ZERO),
+            web_search=price_or(d.get("web_search"), _ZERO),
+            internal_reasoning=price_or(d.get("internal_reasoning"), _ZERO),
             input_cache_read=to_decimal(d.get("input_cache_read")),
             input_cache_write=to_decimal(d.get("input_cache_write")),
-            audio=_price_or(d.get("audio"), _ZERO),
-            discount=_discount(d.get("discount")),
+            audio=price_or(d.get("audio"), _ZERO),
+            discount=discount_fraction(d.get("discount")),
         )
 
     @property
@@ -196,31 +193,6 @@ class Pricing:
         return out
 
 
-def _tuple_of_str(value: Any) -> tuple[str, ...]:
-    if not isinstance(value, list | tuple):
-        return ()
-    return tuple(item for item in value if isinstance(item, str))
-
-
-def _opt_int(value: Any) -> int | None:
-    if value is None or isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return value
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    if isinstance(value, str):
-        try:
-            return int(value)
-        except ValueError:
-            return None
-    return None
-
-
-def _mapping(value: Any) -> Mapping[str, Any]:
-    return value if isinstance(value, Mapping) else {}
-
-
 @dataclass(frozen=True)
 class Model:
     """One entry of OpenRouter's model list.
@@ -266,23 +238,23 @@ class Model:
         if not isinstance(d, Mapping) or not isinstance(d.get("id"), str) or not d["id"]:
             raise ValueError("a model entry needs a non-empty string 'id'")
         model_id: str = d["id"]
-        architecture = _mapping(d.get("architecture"))
-        top = _mapping(d.get("top_provider"))
+        architecture = as_mapping(d.get("architecture"))
+        top = as_mapping(d.get("top_provider"))
         name = d.get("name")
         description = d.get("description")
         slug = d.get("canonical_slug")
-        context = _opt_int(d.get("context_length"))
+        context = opt_int(d.get("context_length"))
         return cls(
             id=model_id,
             name=name if isinstance(name, str) and name else model_id,
-            context_length=context if context is not None else _opt_int(top.get("context_length")),
-            pricing=Pricing.from_dict(_mapping(d.get("pricing"))),
-            supported_parameters=_tuple_of_str(d.get("supported_parameters")),
+            context_length=context if context is not None else opt_int(top.get("context_length")),
+            pricing=Pricing.from_dict(as_mapping(d.get("pricing"))),
+            supported_parameters=tuple_of_str(d.get("supported_parameters")),
             description=description if isinstance(description, str) else "",
-            created=_opt_int(d.get("created")),
-            max_completion_tokens=_opt_int(top.get("max_completion_tokens")),
-            input_modalities=_tuple_of_str(architecture.get("input_modalities")),
-            output_modalities=_tuple_of_str(architecture.get("output_modalities")),
+            created=opt_int(d.get("created")),
+            max_completion_tokens=opt_int(top.get("max_completion_tokens")),
+            input_modalities=tuple_of_str(architecture.get("input_modalities")),
+            output_modalities=tuple_of_str(architecture.get("output_modalities")),
             canonical_slug=slug if isinstance(slug, str) and slug else None,
             raw=d,
         )
@@ -290,63 +262,6 @@ class Model:
     def supports(self, parameter: str) -> bool:
         """Whether the model lists ``parameter`` in ``supported_parameters`` (e.g. ``"tools"``)."""
         return parameter in self.supported_parameters
-
-
-# -- the wire boundary ---------------------------------------------------------------------
-
-
-class _Lenient(Schema):
-    class Meta:
-        unknown = EXCLUDE
-
-
-class _PricingSchema(_Lenient):
-    prompt = fields.Decimal(required=True, allow_nan=False)
-    completion = fields.Decimal(required=True, allow_nan=False)
-    request = fields.Decimal(allow_none=True, allow_nan=False)
-    image = fields.Decimal(allow_none=True, allow_nan=False)
-    web_search = fields.Decimal(allow_none=True, allow_nan=False)
-    internal_reasoning = fields.Decimal(allow_none=True, allow_nan=False)
-    input_cache_read = fields.Decimal(allow_none=True, allow_nan=False)
-    input_cache_write = fields.Decimal(allow_none=True, allow_nan=False)
-    audio = fields.Decimal(allow_none=True, allow_nan=False)
-
-
-class _ArchitectureSchema(_Lenient):
-    modality = fields.String(allow_none=True)
-    input_modalities = fields.List(fields.String(), allow_none=True)
-    output_modalities = fields.List(fields.String(), allow_none=True)
-    tokenizer = fields.String(allow_none=True)
-    instruct_type = fields.String(allow_none=True)
-
-
-class _TopProviderSchema(_Lenient):
-    context_length = fields.Integer(allow_none=True)
-    max_completion_tokens = fields.Integer(allow_none=True)
-    is_moderated = fields.Boolean(allow_none=True)
-
-
-class ModelEntrySchema(_Lenient):
-    """One entry of ``GET /models``: an entry that does not fit is skipped (with a WARNING)."""
-
-    id = fields.String(required=True, validate=validate.Length(min=1))
-    canonical_slug = fields.String(allow_none=True)
-    name = fields.String(allow_none=True)
-    created = fields.Integer(allow_none=True)
-    description = fields.String(allow_none=True)
-    context_length = fields.Integer(allow_none=True)
-    architecture = fields.Nested(_ArchitectureSchema, allow_none=True)
-    pricing = fields.Nested(_PricingSchema, required=True)
-    top_provider = fields.Nested(_TopProviderSchema, allow_none=True)
-    per_request_limits = fields.Dict(allow_none=True)
-    supported_parameters = fields.List(fields.String(), allow_none=True)
-    default_parameters = fields.Dict(allow_none=True)
-
-
-class ModelsBodySchema(_Lenient):
-    """The body of ``GET /models``: ``{"data": [...]}`` (entries checked one by one)."""
-
-    data = fields.List(fields.Raw(allow_none=True), required=True)  # a null entry is skipped, not fatal
 
 
 _BODY_SCHEMA = ModelsBodySchema()
