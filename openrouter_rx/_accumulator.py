@@ -193,11 +193,19 @@ class ResponseAccumulator:
         if chunk.usage is not None:
             self._usage = chunk.usage
 
-    def response(self, *, response_time: float | None = None, time_to_first_token: float | None = None) -> Response:
-        """The response built so far (cheap enough to call per chunk for small streams)."""
+    def response(
+        self,
+        *,
+        response_time: float | None = None,
+        time_to_first_token: float | None = None,
+        response_format: Any = None,
+    ) -> Response:
+        """The response built so far (cheap enough to call per chunk for small streams);
+        ``response_format`` is the request's, when known (built in, not copied in afterwards)."""
         return Response(
             response_time=response_time,
             time_to_first_token=time_to_first_token,
+            response_format=response_format,
             id=self._meta.get("id"),
             model=self._meta.get("model"),
             provider=self._meta.get("provider"),

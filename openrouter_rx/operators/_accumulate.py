@@ -32,9 +32,16 @@ def _fold(
             told: RequestContext | None = None
 
             def current() -> Response:
-                response = acc.response(response_time=now_seconds(clock) - started, time_to_first_token=first_output)
                 context = told if told is not None else known
-                return context.finish_response(response) if context is not None else response
+                if context is None:
+                    return acc.response(response_time=now_seconds(clock) - started, time_to_first_token=first_output)
+                # The format is built in (no copy per snapshot); finishing then only adds pricing.
+                response = acc.response(
+                    response_time=now_seconds(clock) - started,
+                    time_to_first_token=first_output,
+                    response_format=context.response_format,
+                )
+                return context.finish_response(response)
 
             def on_next(chunk: Chunk) -> None:
                 nonlocal first_output, told
