@@ -27,6 +27,7 @@ Hierarchy::
     ├── StructuredOutputError     a structured output could not be parsed, repaired or healed
     ├── SchemaConversionError     a marshmallow schema has no JSON Schema form (in that mode)
     ├── MaxTurnsError             a tool loop reached max_turns with the model still calling tools
+    ├── CallbackError             a StreamingClient callback raised (the original is __cause__)
     ├── InsecureTransportError    an API key would go over plain http
     └── InvalidHeaderError        the API key (or another header) cannot be sent as it is
 """
@@ -70,6 +71,7 @@ __all__ = [
     "StructuredOutputError",
     "SchemaConversionError",
     "MaxTurnsError",
+    "CallbackError",
     "InsecureTransportError",
     "InvalidHeaderError",
     "status_error_class",
@@ -385,6 +387,24 @@ class MaxTurnsError(OpenRouterError):
         super().__init__(message, partial=partial)
         self.messages = messages
         self.turns = turns
+
+
+class CallbackError(OpenRouterError):
+    """A callback given to :class:`~openrouter_rx.StreamingClient` raised.
+
+    The callback's exception is ``__cause__``; ``partial`` holds the response received so
+    far (when the call accumulates), ``chunk_count`` how many chunks arrived.
+
+    Attributes:
+        event: the callback's event (``"on_chunk"``, ..., or ``"callback"`` for the
+            per-call ``callback=``).
+    """
+
+    def __init__(
+        self, message: str, *, event: str, partial: Response | None = None, chunk_count: int = 0
+    ) -> None:
+        super().__init__(message, partial=partial, chunk_count=chunk_count)
+        self.event = event
 
 
 class InsecureTransportError(OpenRouterError, ValueError):
