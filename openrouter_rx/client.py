@@ -32,6 +32,7 @@ from ._spec import RequestSpec, Secret, Timeout
 from ._transport import Exchange
 from ._version import __version__
 from ._watchdog import Watchdog
+from .blocking import wait
 from .chunk_stream import ChunkStream, RequestContext
 from .errors import InsecureTransportError
 from .model_catalog import ModelCatalog
@@ -382,6 +383,26 @@ class Client:
         return reactivex.create(
             self._subscribe(self._spec(messages, model, False, timeout, extra_headers, params), scheduler)
         ).pipe(ops.map(finish))
+
+    def complete_sync(
+        self,
+        messages: Messages,
+        model: str | None = DEFAULT_MODEL,
+        *,
+        timeout: Timeout | float | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        **params: Any,
+    ) -> Response:
+        """Send one non-streaming completion and block until its :class:`~openrouter_rx.Response`.
+
+        :meth:`complete` through :func:`openrouter_rx.blocking.wait`: same arguments, the typed
+        error raised as it is, Ctrl-C closes the connection. For plain synchronous code, e.g. a
+        non-streaming fallback inside an ``on_error`` callback.
+        """
+        response: Response = wait(
+            self.complete(messages, model, timeout=timeout, extra_headers=extra_headers, **params)
+        )
+        return response
 
     # -- the model catalog -----------------------------------------------------------
     def _fetch_models(self) -> reactivex.Observable[tuple[Model, ...]]:

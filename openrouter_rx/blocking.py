@@ -1,0 +1,125 @@
+"""The blocking bridge: consume any observable from plain, synchronous code.
+
+::
+
+    from openrouter_rx import blocking
+
+    for chunk in blocking.iterate(client.stream("Hi")):       # values on this thread
+        print(chunk.content, end="")
+    response = blocking.wait(client.complete("2 + 2?"))       # the last value
+
+The observable runs where it always runs (a client's request reads on the client's pool); its
+values are handed over to the calling thread through a queue. Every wait is made in short
+slices, so Ctrl-C is seen at once, and leaving early (``break``, an exception, Ctrl-C, closing
+or dropping the generator) disposes the subscription: a request's connection is closed.
+"""
+
+from __future__ import annotations
+
+import queue
+import time
+from collections.abc import Generator
+from typing import Any, Final, TypeVar
+
+from reactivex import Observable
+
+from .errors import IdleTimeout
+
+__all__ = ["iterate", "wait"]
+
+_T = TypeVar("_T")
+
+_SLICE: Final = 0.1
+"""Seconds of one wait slice (KeyboardInterrupt is seen between two, on every platform)."""
+
+_NEXT, _ERROR, _DONE = 0, 1, 2
+_MISSING: Any = object()
+
+
+def iterate(observable: Observable[_T], *, timeout: float | None = None) -> Generator[_T, None, None]:
+    """Subscribe to ``observable`` and yield its values on the calling thread, in order.
+
+    Nothing is subscribed before the first ``next()``. An ``on_error`` is raised here (the
+    same exception object). The subscription is disposed when the generator ends, is closed
+    (``close()``, leaving a ``with contextlib.closing(...)`` block) or garbage-collected, and
+    when the consumer's code raises out of a ``for`` loop over it (KeyboardInterrupt included:
+    Ctrl-C closes the connection). Values wait in an unbounded queue until taken.
+
+    Example::
+
+        with contextlib.closing(blocking.iterate(client.stream("Hi"), timeout=30)) as chunks:
+            for chunk in chunks:
+                print(chunk.content, end="", flush=True)
+
+    Args:
+        observable: any observable (a synchronous one runs entirely inside the first ``next()``).
+        timeout: the longest wait, in seconds, for each next value (or the end);
+            :class:`~openrouter_rx.errors.IdleTimeout` (and the subscription disposed) when it
+            passes. ``None`` waits as long as the source takes (a request ends by its own
+            idle/total timeouts).
+
+    Raises:
+        ValueError: ``timeout`` is not positive.
+    """
+    if timeout is not None and not timeout > 0:
+        raise ValueError(f"timeout must be a positive number of seconds or None, not {timeout!r}")
+    return _iterate(observable, timeout)
+
+
+def _iterate(observable: Observable[_T], timeout: float | None) -> Generator[_T, None, None]:
+    inbox: queue.SimpleQueue[tuple[int, Any]] = queue.SimpleQueue()
+    subscription = observable.subscribe(
+        lambda value: inbox.put((_NEXT, value)),
+        lambda error: inbox.put((_ERROR, error)),
+        lambda: inbox.put((_DONE, None)),
+    )
+    try:
+        while True:
+            kind, item = _take(inbox, timeout)
+            if kind == _NEXT:
+                yield item
+            elif kind == _ERROR:
+                raise item
+            else:
+                return
+    finally:
+        subscription.dispose()
+
+
+def _take(inbox: queue.SimpleQueue[tuple[int, Any]], timeout: float | None) -> tuple[int, Any]:
+    deadline = None if timeout is None else time.monotonic() + timeout
+    while True:
+        wait = _SLICE if deadline is None else min(_SLICE, deadline - time.monotonic())
+        if wait <= 0:
+            raise IdleTimeout(f"no value within {timeout:g}s", timeout=timeout)
+        try:
+            return inbox.get(timeout=wait)
+        except queue.Empty:
+            continue
+
+
+def wait(observable: Observable[_T], timeout: float | None = None, *, default: Any = _MISSING) -> _T:
+    """Subscribe, block until ``observable`` ends and return its last value.
+
+    Example::
+
+        response = blocking.wait(client.complete("2 + 2?"))
+
+    Args:
+        observable: any observable.
+        timeout: the longest wait for each value (or the end), as in :func:`iterate`.
+        default: returned when the observable completes without a value (else ``ValueError``).
+
+    Raises:
+        Exception: the observable's error, as it is.
+        IdleTimeout: ``timeout`` passed without a value.
+        ValueError: it completed without a value and no ``default`` was given.
+    """
+    last: Any = _MISSING
+    for value in iterate(observable, timeout=timeout):
+        last = value
+    if last is _MISSING:
+        if default is _MISSING:
+            raise ValueError("the observable completed without a value")
+        return default  # type: ignore[no-any-return]
+    return last  # type: ignore[no-any-return]
