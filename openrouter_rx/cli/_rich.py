@@ -1,0 +1,180 @@
+"""The rich renderer: a live view (import this module only when ``rich`` is importable).
+
+Until the first token a spinner turns; then reasoning is shown dimmed, the content as it
+streams (or, with ``--json-schema``, the JSON received so far, pretty-printed), tool calls and
+their results, and a footer with the live numbers of the ``meter()`` operator. Errors and the
+cancel note go to ``err`` as plain lines, as with the plain renderer.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, TextIO
+
+from rich.console import Console, Group, RenderableType
+from rich.json import JSON
+from rich.live import Live
+from rich.spinner import Spinner
+from rich.text import Text
+
+from ..chunk import Chunk
+from ..metrics import StreamMetrics
+from ..response import Response, ToolCall
+from ._render import NOTHING, Renderer, Summary, call_text, cancel_note, error_line, footer_text, value_text
+
+__all__ = ["RichRenderer", "REASONING_STYLE", "FOOTER_STYLE"]
+
+REASONING_STYLE = "dim italic"
+FOOTER_STYLE = "dim"
+_TOOL_STYLE = "cyan"
+
+
+def _live_footer(metrics: StreamMetrics) -> str:
+    approx = "~" if metrics.estimated else ""
+    parts = [f"{approx}{metrics.completion_tokens} tokens"]
+    if metrics.tokens_per_second is not None:
+        parts.append(f"{metrics.tokens_per_second:.1f} tok/s")
+    if metrics.time_to_first_token is not None:
+        parts.append(f"first token {metrics.time_to_first_token * 1000:.0f} ms")
+    return " | ".join(parts)
+
+
+class RichRenderer(Renderer):
+    """A :class:`rich.live.Live` view on ``console`` (injectable: tests pass
+    ``Console(file=StringIO(), force_terminal=True)``).
+
+    Args:
+        console: where the view is drawn.
+        err: where errors and the cancel note are written.
+        auto_refresh: redraw on a timer (animates the spinner); ``False`` redraws on each event.
+    """
+
+    def __init__(self, console: Console, err: TextIO, *, auto_refresh: bool = True) -> None:
+        self.console = console
+        self.err = err
+        self.auto_refresh = auto_refresh
+        self.mode = "chat"
+        self.spinner: Spinner | None = Spinner("dots", text=Text(" waiting for the first token", style=FOOTER_STYLE))
+        self.reasoning = Text(style=REASONING_STYLE)
+        self.content = Text()
+        self.partial: Any = NOTHING
+        self.final: Any = NOTHING
+        self.tools: list[Text] = []
+        self.footer = Text(style=FOOTER_STYLE)
+        self.live: Live | None = None
+
+    # -- the view ---------------------------------------------------------------------
+    def renderable(self) -> RenderableType:
+        """What the live view shows now."""
+        parts: list[RenderableType] = []
+        if self.spinner is not None:
+            parts.append(self.spinner)
+        if self.reasoning:
+            parts.append(self.reasoning)
+        parts.extend(self.tools)
+        if self.final is not NOTHING:
+            parts.append(JSON(json.dumps(self.final, ensure_ascii=False, default=str)))
+        elif self.mode == "json" and self.partial is not NOTHING:
+            parts.append(JSON(json.dumps(self.partial, ensure_ascii=False, default=str)))
+        elif self.content:
+            parts.append(self.content)
+        if self.footer:
+            parts.append(self.footer)
+        return Group(*parts)
+
+    def _redraw(self) -> None:
+        if self.live is not None:
+            self.live.update(self.renderable(), refresh=not self.auto_refresh)
+
+    def _stop(self) -> None:
+        if self.live is not None:
+            self.live.update(self.renderable())
+            self.live.stop()
+            self.live = None
+
+    def _output_arrived(self) -> None:
+        if self.spinner is not None:
+            self.spinner = None
+
+    # -- events -----------------------------------------------------------------------
+    def start(self, model: str | None, mode: str) -> None:
+        """Start the live view with the spinner."""
+        self.mode = mode
+        if self.live is None:
+            self.live = Live(
+                self.renderable(),
+                console=self.console,
+                auto_refresh=self.auto_refresh,
+                refresh_per_second=12,
+                vertical_overflow="visible",
+                transient=False,
+            )
+            self.live.start()
+
+    def chunk(self, chunk: Chunk) -> None:
+        """Append reasoning (dimmed) and content; the spinner goes at the first output."""
+        reasoning, content = chunk.reasoning, chunk.content
+        if reasoning or content or chunk.tool_calls:
+            self._output_arrived()
+        if reasoning:
+            self.reasoning.append(reasoning)
+        if content:
+            self.content.append(content)
+        self._redraw()
+
+    def metrics(self, metrics: StreamMetrics) -> None:
+        """The live footer."""
+        self.footer = Text(_live_footer(metrics), style=FOOTER_STYLE)
+        self._redraw()
+
+    def partial_json(self, value: Any) -> None:
+        """The JSON received so far."""
+        self._output_arrived()
+        self.partial = value
+        self._redraw()
+
+    def tool_call(self, call: ToolCall, error: Exception | None) -> None:
+        """A line per tool call."""
+        self._output_arrived()
+        note = f"  (invalid: {error})" if error is not None else ""
+        self.tools.append(Text(f"→ {call_text(call)}{note}", style=_TOOL_STYLE))
+        self._redraw()
+
+    def tool_result(self, call: ToolCall, value: Any, error: Exception | None) -> None:
+        """A line per tool result."""
+        shown = f"error: {type(error).__name__}: {error}" if error is not None else value_text(value)
+        self.tools.append(Text(f"  ↳ {call.name}: {shown}", style=_TOOL_STYLE))
+        self._redraw()
+
+    def turn_finished(self, response: Response) -> None:
+        """A new request follows: the spinner again, the reasoning of this turn kept."""
+        self.spinner = Spinner("dots", text=Text(" waiting for the answer", style=FOOTER_STYLE))
+        self._redraw()
+
+    def finish(self, summary: Summary) -> None:
+        """The final view: no spinner, the final value, the tool calls asked for, the footer."""
+        self._output_arrived()
+        if summary.structured is not NOTHING:
+            self.final = summary.structured
+        elif summary.response.has_tool_calls and not self.tools:
+            self.tools = [Text(f"→ {call_text(call)}", style=_TOOL_STYLE) for call in summary.response.tool_calls]
+        self.footer = Text(footer_text(summary), style=FOOTER_STYLE)
+        self._stop()
+
+    def failed(self, error: Exception) -> None:
+        """Stop the view (what arrived stays on screen), then the typed error on ``err``."""
+        self.spinner = None
+        self._stop()
+        self.err.write(error_line(error) + "\n")
+        self.err.flush()
+
+    def cancelled(self, metrics: StreamMetrics | None) -> None:
+        """Stop the view, then the cancel note on ``err``."""
+        self.spinner = None
+        self._stop()
+        self.err.write(cancel_note(metrics) + "\n")
+        self.err.flush()
+
+    def close(self) -> None:
+        """Stop the view if still running."""
+        self._stop()
