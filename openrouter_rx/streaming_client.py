@@ -24,11 +24,11 @@ from typing import Any, TypeVar, overload
 from reactivex import Observable, from_iterable
 
 from . import blocking
-from ._accumulator import ResponseAccumulator
 from ._callbacks import CallbackPolicy, CallbackRegistry
 from ._spec import Timeout
+from ._stream_call import StreamCall, has_tool_calls
 from .chunk import Chunk
-from .chunk_stream import RequestContext, context_of
+from .chunk_stream import context_of
 from .client import Client, Messages
 from .config import settings
 from .errors import CallbackError, StructuredOutputError
@@ -54,65 +54,6 @@ _DEFAULT = _Default.TOKEN
 """``model=`` not given: the options' model, else the client's."""
 
 Options = CompletionOptions | Mapping[str, Any] | None
-
-
-def _has_tool_calls(chunk: Chunk) -> bool:
-    return any(choice.delta.tool_calls for choice in chunk.choices)
-
-
-class _Call:
-    """One ``stream_complete`` call's state: the accumulator (or only a count) and its timing."""
-
-    __slots__ = ("acc", "count", "final", "first_output", "known", "started", "told")
-
-    def __init__(self, accumulate: bool, known: RequestContext | None) -> None:
-        self.acc = ResponseAccumulator() if accumulate else None
-        self.count = 0
-        self.known = known
-        self.told: RequestContext | None = None
-        self.started = time.monotonic()
-        self.first_output: float | None = None
-        self.final: Response | None = None
-
-    def add(self, chunk: Chunk) -> None:
-        self.count += 1
-        if self.acc is None:
-            return
-        if self.told is None:
-            self.told = chunk.context
-        if self.first_output is None and chunk.has_output:
-            self.first_output = time.monotonic() - self.started
-        self.acc.add(chunk)
-
-    def response(self) -> Response | None:
-        """The response so far (``None`` when not accumulating), with the request's format and pricing."""
-        if self.final is not None:
-            return self.final
-        if self.acc is None:
-            return None
-        context = self.told if self.told is not None else self.known
-        response = self.acc.response(
-            response_time=time.monotonic() - self.started,
-            time_to_first_token=self.first_output,
-            response_format=context.response_format if context is not None else None,
-        )
-        return context.finish_response(response) if context is not None else response
-
-    def partial(self) -> Response | None:
-        """What a failure carries: the final response once built, else the response so far
-        (``None`` before the first chunk, or when not accumulating)."""
-        if self.final is None and not self.count:
-            return None
-        return self.response()
-
-    def wrap(self, event: str, raised: Exception) -> CallbackError:
-        """The :class:`CallbackError` for a callback of ``event`` that raised ``raised``."""
-        return CallbackError(
-            f"{event} callback raised {type(raised).__name__}: {raised}",
-            event=event,
-            partial=self.partial(),
-            chunk_count=self.count,
-        )
 
 
 class StreamingClient:
@@ -312,7 +253,7 @@ class StreamingClient:
         chosen, body = self._arguments(options, model, tools, response_format, params)
         source = self._pipeline(messages, chosen, body, timeout)
         start = StreamStart(chosen, self.client.build_body(messages, None, True, {})["messages"], dict(body))
-        call = _Call(accumulate_response, context_of(source))
+        call = StreamCall(accumulate_response, context_of(source))
         callbacks = self._callbacks
         try:
             callbacks.fire("on_start", start, call.wrap)
@@ -323,7 +264,7 @@ class StreamingClient:
                     callbacks.fire("on_chunk", chunk, call.wrap)
                     if callback is not None:
                         callbacks.call("callback", callback, chunk, call.wrap)
-                    if _has_tool_calls(chunk):
+                    if has_tool_calls(chunk):
                         callbacks.fire("on_tool_call_chunk", chunk, call.wrap)
             response = call.response()
             if response is not None and response.response_format is not None and self.auto_heal_responses:
