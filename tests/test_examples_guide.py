@@ -8,7 +8,10 @@ import re
 import sqlite3
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples"
@@ -87,3 +90,86 @@ def test_the_data_app_writes_csv(tmp_path: Path) -> None:
 def test_the_data_app_refuses_a_zero_concurrency() -> None:
     result = _run("examples/data_app.py", "--concurrency", "0")
     assert result.returncode == 2 and "--concurrency must be at least 1" in result.stderr
+
+
+# -- the guide scripts: stronger checks than the generic smoke test ----------------------------------
+
+GUIDE = EXAMPLES / "guide"
+
+EXPECTED = {
+    "03_callbacks.py": [
+        "Starting request to anthropic/claude-3-5-sonnet",
+        "Messages: 1 messages",
+        "[decorated on_finish] 'Quantum computers",
+        "valid events: on_start, on_chunk, on_tool_call_chunk, on_finish, on_error",
+    ],
+    "06_error_handling_and_fallbacks.py": [
+        "stream_complete raised BadGatewayError",
+        "fallback used: Hamlet avenges his father, at a great cost (answered by the non-streaming fallback).",
+    ],
+    "09_structured_outputs.py": [
+        "User: John Doe, Age: 30",
+        "-> {'name': 'John Doe', 'age': 30, 'email': 'john@example.com'}",  # healed
+        "structured_output: {'name': 'John Doe', 'age': 30, 'email': 'john@example.com'}",
+    ],
+    "10_configuration.py": [
+        "auto_heal_responses=True, healer_model='openai/gpt-4o-mini'",
+        "[sent X-Title='My App', HTTP-Referer='https://myapp.example']",
+        "after reset: auto_heal_responses=False",
+    ],
+    "14_troubleshooting.py": [
+        "Request timed out (IdleTimeout), falling back to regular client",
+        "partial kept: 'Rivers shape '; fallback: Rivers carve valleys (answered by the regular client).",
+        "on_finish ran 12 times",
+        "tool calls ['get_weather']",
+    ],
+    "15_best_practices.py": [
+        "server error: (busy: 503, please try again in a minute)",
+        "timeout: Crumb & Co.",
+        "bad key: (sorry, the assistant is unavailable: AuthenticationError)",
+        "Rx way, timeout: Crumb & Co. (from openai/gpt-4o-mini",
+    ],
+}
+
+
+@pytest.fixture(scope="module")
+def guide_runs() -> dict[str, subprocess.CompletedProcess[str]]:
+    """The checked scripts, run at the same time (each is a separate offline process)."""
+    with ThreadPoolExecutor(max_workers=len(EXPECTED)) as pool:
+        runs = dict(zip(EXPECTED, pool.map(lambda name: _run(str(GUIDE / name)), EXPECTED), strict=True))
+    return runs
+
+
+@pytest.mark.parametrize("script", sorted(EXPECTED))
+def test_a_guide_script_says_what_it_shows(
+    script: str, guide_runs: dict[str, subprocess.CompletedProcess[str]]
+) -> None:
+    result = guide_runs[script]
+    assert result.returncode == 0, result.stderr
+    for line in EXPECTED[script]:
+        assert line in result.stdout, f"{line!r} not in:\n{result.stdout}"
+    if script == "06_error_handling_and_fallbacks.py":
+        assert result.stdout.count("(answered by the non-streaming fallback)") == 3  # all three ways
+    if script == "15_best_practices.py":
+        assert "Slow streaming response" in result.stderr  # the on_finish monitor logged it
+
+
+def test_the_guide_readme_maps_every_script_and_every_ruby_section() -> None:
+    readme = (GUIDE / "README.md").read_text(encoding="utf-8")
+    scripts = sorted(path.name for path in GUIDE.glob("*.py"))
+    assert len(scripts) == 15
+    for name in scripts:
+        assert f"]({name})" in readme, name
+        source = (GUIDE / name).read_text(encoding="utf-8")
+        assert source.startswith('"""Ruby guide, "'), name  # each names the section it ports
+        assert "Rx way" in source and "callback way" in source, name
+    sections = [
+        "Quick Start", "Using CompletionOptions", "Streaming with Callbacks", "Streaming with Tool Calls",
+        "Real-time Processing", "Error Handling and Fallbacks", "Performance Monitoring", "Response Accumulation",
+        "Structured Outputs with Streaming", "Configuration Options", "Memory Management", "WebSocket Integration",
+        "Background Job Integration", "Comparison: Streaming vs Regular Client", "Best Practices: Error Handling",
+        "Best Practices: Performance Optimization", "Troubleshooting: Connection Timeouts",
+        "Troubleshooting: Memory Leaks", "Troubleshooting: Missing Chunks",
+    ]  # fmt: skip
+    for section in sections:
+        assert f"| {section}" in readme, section
