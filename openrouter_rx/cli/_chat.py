@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Callable
+from contextlib import closing
 from dataclasses import dataclass
 from typing import Any
 
@@ -84,8 +85,8 @@ def chat_events(stream: Observable[Chunk], *, json_mode: bool, retries: int = 0)
     def select(shared: Observable[Chunk]) -> Observable[Event]:
         parts: list[Observable[Event]] = [
             shared.pipe(accumulate(), ops.map(tag("response"))),
+            shared.pipe(meter(), ops.map(tag("metrics"))),  # a chunk's metrics come just before it
             shared.pipe(ops.map(tag("chunk"))),
-            shared.pipe(meter(), ops.map(tag("metrics"))),
         ]
         if json_mode:
             parts.append(shared.pipe(partial_json(), ops.map(tag("partial"))))
@@ -96,16 +97,17 @@ def chat_events(stream: Observable[Chunk], *, json_mode: bool, retries: int = 0)
 
 def consume(events: Observable[Event], renderer: Renderer, progress: Progress) -> None:
     """Draw ``events`` on the calling thread until they complete (errors are raised)."""
-    for kind, value in iterate(events):
-        if kind == "chunk":
-            renderer.chunk(value)
-        elif kind == "metrics":
-            progress.metrics = value
-            renderer.metrics(value)
-        elif kind == "partial":
-            renderer.partial_json(value)
-        elif kind == "response":
-            progress.response = value
+    with closing(iterate(events)) as values:  # closed at once on any exit: the connection too
+        for kind, value in values:
+            if kind == "chunk":
+                renderer.chunk(value)
+            elif kind == "metrics":
+                progress.metrics = value
+                renderer.metrics(value)
+            elif kind == "partial":
+                renderer.partial_json(value)
+            elif kind == "response":
+                progress.response = value
 
 
 def run_guarded(renderer: Renderer, progress: Progress, body: Callable[[], Summary]) -> int:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import queue
 from collections.abc import Generator
+from contextlib import closing
 from typing import Any, TypeVar
 
 from reactivex import Observable
@@ -63,8 +64,9 @@ def last(observable: Observable[T]) -> T:
         LookupError: it completed without a value.
     """
     found: list[T] = []
-    for value in iterate(observable):
-        found[:] = [value]
+    with closing(iterate(observable)) as values:
+        for value in values:
+            found[:] = [value]
     if not found:
         raise LookupError("the observable completed without a value")
     return found[0]

@@ -118,7 +118,8 @@ def cancel_note(metrics: StreamMetrics | None) -> str:
         got = "before any chunk arrived"
     else:
         approx = "~" if metrics.estimated else ""
-        got = f"after {metrics.chunks} chunks ({approx}{metrics.completion_tokens} tokens)"
+        plural = "" if metrics.chunks == 1 else "s"
+        got = f"after {metrics.chunks} chunk{plural} ({approx}{metrics.completion_tokens} tokens)"
     return f"openrouter-rx: cancelled {got}; the stream was closed."
 
 
