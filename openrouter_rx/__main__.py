@@ -1,10 +1,8 @@
-"""``python -m openrouter_rx``: the same as the ``openrouter-rx`` command."""
+"""``python -m openrouter_rx``: the same as the ``openrouter-rx`` command (see docs/cli.md)."""
 
 from __future__ import annotations
 
-import sys
-
-from .cli import main
+from .cli import console_main
 
 if __name__ == "__main__":
-    sys.exit(main())
+    console_main()

@@ -522,3 +522,27 @@ def test_replay_the_shared_recordings(folder: str, code: int, expected: str | No
         assert expected in out + err
     if code == 0:
         assert "cost $" in err.splitlines()[-1]
+
+
+def test_rich_forced_without_rich_is_a_usage_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    import openrouter_rx.cli as cli
+
+    monkeypatch.setattr(cli, "rich_available", lambda: False)
+    code, out, err = run("chat", "hi", "--offline", "--rich")
+    assert code == 2 and "pip install 'openrouter-rx[cli]'" in err and out == ""
+
+
+def test_without_rich_a_terminal_gets_the_plain_renderer(monkeypatch: pytest.MonkeyPatch) -> None:
+    import openrouter_rx.cli as cli
+    from openrouter_rx.cli._render import PlainRenderer
+
+    class TTY(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    args = cli.build_parser().parse_args(["chat", "hi"])
+    monkeypatch.setenv("TERM", "xterm")
+    assert type(cli.make_renderer(args, TTY(), io.StringIO())).__name__ == "RichRenderer"
+    assert type(cli.make_renderer(args, io.StringIO(), io.StringIO())) is PlainRenderer  # not a terminal
+    monkeypatch.setattr(cli, "rich_available", lambda: False)
+    assert type(cli.make_renderer(args, TTY(), io.StringIO())) is PlainRenderer

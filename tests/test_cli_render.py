@@ -145,6 +145,7 @@ def test_rich_renderer_through_main(fake_openrouter: FakeOpenRouter) -> None:
     out, err = io.StringIO(), io.StringIO()
     assert main(["chat", "hi", "--rich", "--base-url", fake_openrouter.base_url], out=out, err=err) == 0
     text = out.getvalue()  # not a terminal: rich draws the final view once, without styles
+    assert text.endswith("\n") and "\x1b" not in text
     assert "Thinking." in text and "Rich hello." in text and "tok/s" in text and "cost $" in text
     assert "waiting for the first token" not in text
 

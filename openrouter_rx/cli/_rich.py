@@ -91,6 +91,8 @@ class RichRenderer(Renderer):
             self.live.update(self.renderable())
             self.live.stop()
             self.live = None
+            if not self.console.is_terminal:  # rich ends its one drawing without a line break there
+                self.console.line()
 
     def _output_arrived(self) -> None:
         if self.spinner is not None:
