@@ -13,7 +13,7 @@ from rich.console import Console
 from openrouter_rx.chunk import Chunk, Usage
 from openrouter_rx.cli import main
 from openrouter_rx.cli._render import PlainRenderer, Summary, footer_text
-from openrouter_rx.cli._rich import FOOTER_STYLE, REASONING_STYLE, RichRenderer
+from openrouter_rx.cli._rich import FOOTER_STYLE, REASONING_STYLE, RichRenderer, _Tail
 from openrouter_rx.errors import RateLimitError
 from openrouter_rx.metrics import StreamMetrics
 from openrouter_rx.response import Response, ResponseChoice, ToolCall
@@ -103,6 +103,21 @@ def test_rich_footer_has_every_field(rich_view: tuple[RichRenderer, io.StringIO,
     assert final.rstrip().endswith("acme/m") and "cost $0.0002" in final
     assert all(style.dim for style in styles_of(view.console, view.renderable(), "tok/s"))
     assert FOOTER_STYLE == "dim" and err.getvalue() == ""
+
+
+def test_rich_live_region_shows_the_newest_lines_and_the_end_prints_all_once() -> None:
+    screen = io.StringIO()
+    console = Console(file=screen, force_terminal=True, width=40, height=10)
+    view = RichRenderer(console, io.StringIO(), auto_refresh=False)
+    view.start("acme/m", "chat")
+    view.chunk(chunk(content="".join(f"line {n:02d}\n" for n in range(48))))  # taller than the terminal at once
+    view.chunk(chunk(content="line 48\nline 49\n"))
+    live_lines = [ANSI.sub("", "".join(seg.text for seg in line)) for line in console.render_lines(_Tail(view))]
+    assert len(live_lines) <= 9 and "line 49" in "".join(live_lines) and "line 00" not in "".join(live_lines)
+    view.finish(Summary(response("".join(f"line {n:02d}\n" for n in range(50))), METRICS))
+    drawn = ANSI.sub("", screen.getvalue())
+    assert drawn.count("line 00") == 1  # never in the live region (too old), printed once at the end
+    assert drawn.index("line 00") < drawn.index("line 49", drawn.index("line 00")) < drawn.rindex("tok/s")
 
 
 def test_rich_json_mode_draws_the_partial_then_the_final_value(

@@ -11,9 +11,10 @@ from __future__ import annotations
 import json
 from typing import Any, TextIO
 
-from rich.console import Console, Group, RenderableType
+from rich.console import Console, ConsoleOptions, Group, RenderableType, RenderResult
 from rich.json import JSON
 from rich.live import Live
+from rich.segment import Segment
 from rich.spinner import Spinner
 from rich.text import Text
 
@@ -39,9 +40,32 @@ def _live_footer(metrics: StreamMetrics) -> str:
     return " | ".join(parts)
 
 
+class _Tail:
+    """The live view, as tall as the terminal at most: its last lines (the newest text).
+
+    Rendered by rich's refresh thread from the renderer's current state, which the main thread
+    only changes by appending to lists and replacing whole objects (never mutating one in place).
+    """
+
+    def __init__(self, view: RichRenderer) -> None:
+        self.view = view
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        lines = console.render_lines(self.view.renderable(), options, pad=False)
+        budget = max(1, options.size.height - 1)
+        for line in lines[-budget:]:
+            yield from line
+            yield Segment.line()
+
+
 class RichRenderer(Renderer):
-    """A :class:`rich.live.Live` view on ``console`` (injectable: tests pass
-    ``Console(file=StringIO(), force_terminal=True)``).
+    """A live view on ``console`` (injectable: tests pass ``Console(file=StringIO(),
+    force_terminal=True)``), then the whole answer printed once.
+
+    While streaming, a :class:`rich.live.Live` region shows the spinner, the reasoning (dimmed),
+    the content or the partial JSON, tool lines and the live footer, cut to the terminal's height
+    (the newest lines); at the end the region is replaced by the whole answer, printed normally,
+    so the scrollback holds it once. On a console that is not a terminal only the end is printed.
 
     Args:
         console: where the view is drawn.
@@ -55,63 +79,68 @@ class RichRenderer(Renderer):
         self.auto_refresh = auto_refresh
         self.mode = "chat"
         self.spinner: Spinner | None = Spinner("dots", text=Text(" waiting for the first token", style=FOOTER_STYLE))
-        self.reasoning = Text(style=REASONING_STYLE)
-        self.content = Text()
+        self.reasoning: list[str] = []
+        self.content: list[str] = []
         self.partial: Any = NOTHING
         self.final: Any = NOTHING
         self.tools: list[Text] = []
         self.footer = Text(style=FOOTER_STYLE)
         self.live: Live | None = None
+        self.printed = False
 
     # -- the view ---------------------------------------------------------------------
     def renderable(self) -> RenderableType:
-        """What the live view shows now."""
+        """What the view shows now (whole; the live region shows its last lines)."""
         parts: list[RenderableType] = []
-        if self.spinner is not None:
-            parts.append(self.spinner)
+        spinner = self.spinner
+        if spinner is not None:
+            parts.append(spinner)
         if self.reasoning:
-            parts.append(self.reasoning)
-        parts.extend(self.tools)
-        if self.final is not NOTHING:
-            parts.append(JSON(json.dumps(self.final, ensure_ascii=False, default=str)))
-        elif self.mode == "json" and self.partial is not NOTHING:
-            parts.append(JSON(json.dumps(self.partial, ensure_ascii=False, default=str)))
+            parts.append(Text("".join(self.reasoning), style=REASONING_STYLE))
+        parts.extend(list(self.tools))
+        final, partial = self.final, self.partial
+        if final is not NOTHING:
+            parts.append(JSON(json.dumps(final, ensure_ascii=False, default=str)))
+        elif self.mode == "json" and partial is not NOTHING:
+            parts.append(JSON(json.dumps(partial, ensure_ascii=False, default=str)))
         elif self.content:
-            parts.append(self.content)
-        if self.footer:
-            parts.append(self.footer)
+            parts.append(Text("".join(self.content)))
+        footer = self.footer
+        if footer:
+            parts.append(footer)
         return Group(*parts)
 
     def _redraw(self) -> None:
-        if self.live is not None:
-            self.live.update(self.renderable(), refresh=not self.auto_refresh)
+        if self.live is not None and not self.auto_refresh:
+            self.live.refresh()
 
     def _stop(self) -> None:
+        """End the live region (it disappears) and print the whole view once."""
         if self.live is not None:
-            self.live.update(self.renderable())
             self.live.stop()
             self.live = None
-            if not self.console.is_terminal:  # rich ends its one drawing without a line break there
-                self.console.line()
+        if not self.printed:
+            self.printed = True
+            self.console.print(self.renderable())
 
     def _output_arrived(self) -> None:
-        if self.spinner is not None:
-            self.spinner = None
+        self.spinner = None
 
     # -- events -----------------------------------------------------------------------
     def start(self, model: str | None, mode: str) -> None:
-        """Start the live view with the spinner."""
+        """Start the live region with the spinner (on a terminal)."""
         self.mode = mode
-        if self.live is None:
+        if self.live is None and self.console.is_terminal:
             self.live = Live(
-                self.renderable(),
+                _Tail(self),
                 console=self.console,
                 auto_refresh=self.auto_refresh,
                 refresh_per_second=12,
-                vertical_overflow="visible",
-                transient=False,
+                transient=True,
+                redirect_stdout=False,
+                redirect_stderr=False,
             )
-            self.live.start()
+            self.live.start(refresh=True)
 
     def chunk(self, chunk: Chunk) -> None:
         """Append reasoning (dimmed) and content; the spinner goes at the first output."""
@@ -126,7 +155,7 @@ class RichRenderer(Renderer):
 
     def metrics(self, metrics: StreamMetrics) -> None:
         """The live footer."""
-        self.footer = Text(_live_footer(metrics), style=FOOTER_STYLE)
+        self.footer = Text(_live_footer(metrics), style=FOOTER_STYLE)  # a new object: never changed in place
         self._redraw()
 
     def partial_json(self, value: Any) -> None:
