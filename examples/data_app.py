@@ -19,14 +19,13 @@ from __future__ import annotations
 
 import argparse
 import csv
-import queue
 import sqlite3
 import sys
 import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
 
 import reactivex
 from reactivex import Observable
@@ -34,6 +33,7 @@ from reactivex import operators as ops
 
 import openrouter_rx as orx
 from openrouter_rx import operators as orx_ops
+from openrouter_rx.blocking import iterate
 from openrouter_rx.testing import (
     ErrorReply,
     FakeOpenRouter,
@@ -146,22 +146,9 @@ def results(
         ops.map(one),
         ops.merge(max_concurrent=concurrency),
     )
-    handed: queue.Queue[tuple[str, Any]] = queue.Queue()
-    subscription = pipeline.subscribe(
-        on_next=lambda result: handed.put(("next", result)),
-        on_error=lambda error: handed.put(("error", error)),
-        on_completed=lambda: handed.put(("done", None)),
-    )
-    try:
-        while True:
-            kind, value = handed.get(timeout=300)  # a bound: the requests have their own timeouts
-            if kind == "done":
-                return
-            if kind == "error":
-                raise value
-            yield value
-    finally:
-        subscription.dispose()  # Ctrl-C or an error in the writer closes every open connection
+    # blocking.iterate hands each result to this thread (SQLite connections are thread-bound);
+    # leaving the loop early (an error in the writer, Ctrl-C) disposes: every open connection closes.
+    return iterate(pipeline)
 
 
 class Writer(Protocol):

@@ -98,7 +98,7 @@ GUIDE = EXAMPLES / "guide"
 
 EXPECTED = {
     "03_callbacks.py": [
-        "Starting request to anthropic/claude-3-5-sonnet",
+        "Starting request to anthropic/claude-3.5-sonnet",
         "Messages: 1 messages",
         "[decorated on_finish] 'Quantum computers",
         "valid events: on_start, on_chunk, on_tool_call_chunk, on_finish, on_error",

@@ -19,7 +19,7 @@ from openrouter_rx.streaming_client import StreamingClient
 from openrouter_rx.testing import StreamReply, demo_client, text_chunks
 
 MESSAGES = [{"role": "user", "content": "Tell me about quantum computing"}]
-MODEL = "anthropic/claude-3-5-sonnet"
+MODEL = "anthropic/claude-3.5-sonnet"
 ANSWER = "Quantum computers use qubits, which can hold superpositions of 0 and 1."
 
 

@@ -21,7 +21,7 @@ from openrouter_rx.streaming_client import StreamingClient
 from openrouter_rx.testing import StreamReply, demo_client, tool_call_chunks
 
 MESSAGES = [{"role": "user", "content": "What's the weather in Tokyo and London?"}]
-MODEL = "anthropic/claude-3-5-sonnet"
+MODEL = "anthropic/claude-3.5-sonnet"
 CALLS = [
     {"name": "get_weather", "arguments": {"location": "Tokyo"}},
     {"name": "get_weather", "arguments": {"location": "London", "units": "fahrenheit"}},

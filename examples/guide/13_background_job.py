@@ -14,6 +14,7 @@ from __future__ import annotations
 import sqlite3
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -61,7 +62,7 @@ class StreamingChatJob:
 
     def perform(self, job: Job) -> int:
         streaming_client = StreamingClient(client=self.client)
-        with sqlite3.connect(self.database) as db:  # opened on the worker thread that uses it
+        with closing(sqlite3.connect(self.database)) as db:  # opened on the worker thread that uses it
 
             @streaming_client.on_stream("on_chunk")
             def push(chunk: orx.Chunk) -> None:
@@ -83,7 +84,7 @@ def main() -> None:
     ]
     with tempfile.TemporaryDirectory() as folder, demo_client() as (client, _):
         database = Path(folder) / "chat.db"
-        with sqlite3.connect(database) as db:
+        with closing(sqlite3.connect(database)) as db:
             db.execute(SCHEMA)
 
         # -- the callback way: a worker pool runs the jobs -------------------------------------------
@@ -98,12 +99,12 @@ def main() -> None:
             )
 
         answers = reactivex.from_iterable(jobs).pipe(ops.map(request), ops.merge(max_concurrent=3))
-        with sqlite3.connect(database) as db:
+        with closing(sqlite3.connect(database)) as db:
             for job, response in iterate(answers):
                 save(db, job.user_id, response)
         print(f"Rx way: {len(jobs)} answers saved")
 
-        with sqlite3.connect(database) as db:
+        with closing(sqlite3.connect(database)) as db:
             rows = db.execute(
                 "SELECT user_id, COUNT(*), SUM(token_count) FROM chat_messages GROUP BY user_id"
             ).fetchall()

@@ -25,7 +25,7 @@ from openrouter_rx.testing import ErrorReply, FakeOpenRouter, StreamReply, demo_
 logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
 logger = logging.getLogger("guide")
 
-MODEL, FASTER_MODEL = "anthropic/claude-3-5-sonnet", "openai/gpt-4o-mini"
+MODEL, FASTER_MODEL = "anthropic/claude-3.5-sonnet", "openai/gpt-4o-mini"
 MESSAGES = [{"role": "user", "content": "Suggest a name for a bakery."}]
 SLOW_SECONDS = 5.0
 
