@@ -4,6 +4,8 @@ early disposes the subscription (over loopback: the server sees the client go aw
 from __future__ import annotations
 
 import gc
+import os
+import signal
 import threading
 from collections.abc import Iterator
 from contextlib import closing
@@ -144,3 +146,32 @@ def test_timeout_must_be_positive() -> None:
     for bad in (0, -1.0):
         with pytest.raises(ValueError):
             iterate(reactivex.of(1), timeout=bad)
+
+
+@pytest.mark.skipif(not hasattr(signal, "SIGUSR1"), reason="needs POSIX signals")
+def test_a_signal_while_waiting_interrupts_and_disposes(fake_openrouter: FakeOpenRouter, client: orx.Client) -> None:
+    """Ctrl-C while the main thread waits for the next value: the wait is interrupted (it waits in
+    slices), KeyboardInterrupt propagates and the connection is closed."""
+    if threading.current_thread() is not threading.main_thread():
+        pytest.skip("signal handlers run on the main thread only")
+    fake_openrouter.enqueue(stalling())
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    def press_ctrl_c() -> None:
+        fake_openrouter.wait_for_requests(1)
+        os.kill(os.getpid(), signal.SIGUSR1)
+
+    previous = signal.signal(signal.SIGUSR1, interrupt)
+    presser = threading.Thread(target=press_ctrl_c)
+    got: list[orx.Chunk] = []
+    try:
+        presser.start()
+        with pytest.raises(KeyboardInterrupt):
+            for chunk in iterate(client.stream("hi")):  # stalls after the words: blocked in the wait
+                got.append(chunk)
+    finally:
+        presser.join(5)
+        signal.signal(signal.SIGUSR1, previous)
+    assert fake_openrouter.wait_for_requests(1)[0].wait_disconnected(5), "the connection was not closed"
