@@ -307,7 +307,8 @@ class StreamingClient:
         **params: Any,
     ) -> Response:
         """A blocking, non-streaming completion (``Client.complete_sync``) with this client's model
-        and options; recorded in :attr:`usage_tracker` when tracking. No callbacks fire.
+        and options; recorded in :attr:`usage_tracker` when tracking, healed like
+        :meth:`stream_complete` when ``auto_heal_responses`` is on. No callbacks fire.
 
         Example (the Ruby guide's fallback inside ``on_error``)::
 
@@ -317,6 +318,8 @@ class StreamingClient:
         response = self.client.complete_sync(messages, chosen, timeout=timeout, **body)
         if self.usage_tracker is not None and response.usage is not None:
             self.usage_tracker.record(response.usage, response.model or chosen)
+        if response.response_format is not None and self.auto_heal_responses:
+            response = self._healed(response)
         return response
 
     # -- plumbing --------------------------------------------------------------------

@@ -20,6 +20,7 @@ from openrouter_rx.errors import StructuredOutputError
 from openrouter_rx.options import CompletionOptions, StreamStart
 from openrouter_rx.streaming_client import StreamingClient
 from openrouter_rx.testing import (
+    ChunkFactory,
     CompletionReply,
     ErrorReply,
     FakeOpenRouter,
@@ -253,6 +254,20 @@ def test_tool_call_chunks_fire_on_tool_call_chunk_only(fake_openrouter: FakeOpen
     assert [tool["function"]["name"] for tool in sent] == ["get_weather", "x"]
 
 
+def test_a_tool_call_in_another_choice_counts(fake_openrouter: FakeOpenRouter, sc: StreamingClient) -> None:
+    factory = ChunkFactory()
+    delta = {
+        "tool_calls": [{"index": 0, "id": "call_1", "type": "function", "function": {"name": "f", "arguments": "{}"}}]
+    }
+    wire = [factory.role(), factory.chunk({"content": "n=2"}, index=0), factory.chunk(delta, index=1)]
+    fake_openrouter.enqueue(StreamReply([*wire, factory.finish("stop"), factory.finish("tool_calls", index=1)]))
+    tool_chunks: list[orx.Chunk] = []
+    sc.on_stream("on_tool_call_chunk", tool_chunks.append)
+    response = sc.stream_complete("two choices", n=2)
+    assert len(tool_chunks) == 1 and tool_chunks[0].choices[0].index == 1
+    assert response is not None and response.choice(1).tool_calls[0].name == "f" and not response.has_tool_calls
+
+
 # -- structured outputs ---------------------------------------------------------------
 
 
@@ -314,6 +329,17 @@ def test_auto_heal_makes_no_request_when_the_output_is_valid(fake_openrouter: Fa
         response = sc.stream_complete("a city", response_format=City)
     assert response is not None and response.structured_output == {"name": "Bergen", "population": 1}
     assert len(fake_openrouter.requests) == 1
+
+
+def test_complete_sync_heals_too(fake_openrouter: FakeOpenRouter) -> None:
+    with StreamingClient(api_key=KEY, base_url=fake_openrouter.base_url, auto_heal_responses=True) as sc:
+        fake_openrouter.enqueue(
+            CompletionReply(completion_body('{"name": "Oslo"}')),
+            CompletionReply(completion_body('{"name": "Oslo", "population": 3}')),
+        )
+        response = sc.complete_sync("a city", response_format=City)
+    assert response.structured_output == {"name": "Oslo", "population": 3}
+    assert [r.json["stream"] for r in fake_openrouter.wait_for_requests(2)] == [False, False]
 
 
 # -- usage, fallback, non-streaming ---------------------------------------------------
