@@ -250,6 +250,8 @@ class StreamingClient:
                 connection and propagates. Invalid arguments (TypeError, ValueError) are raised
                 before ``on_start``.
         """
+        if callback is not None and not callable(callback):
+            raise TypeError(f"callback must be callable, not {type(callback).__name__}")
         chosen, body = self._arguments(options, model, tools, response_format, params)
         source = self._pipeline(messages, chosen, body, timeout)
         start = StreamStart(chosen, self.client.build_body(messages, None, True, {})["messages"], dict(body))
@@ -290,6 +292,9 @@ class StreamingClient:
         Same arguments as :meth:`stream_complete` (nothing is accumulated); the registered
         callbacks fire too. A failing ``callback`` is reported as event ``"callback"``.
         """
+
+        if not callable(callback):
+            raise TypeError(f"stream() needs a callback for the text, not {type(callback).__name__}")
 
         def text_only(chunk: Chunk) -> None:
             if chunk.content:

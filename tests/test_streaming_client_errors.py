@@ -128,6 +128,10 @@ def test_invalid_arguments_fail_before_on_start(fake_openrouter: FakeOpenRouter,
     sc.on_stream("on_start", starts.append).on_stream("on_error", errors.append)
     with pytest.raises(TypeError):
         sc.stream_complete([42])  # type: ignore[list-item]
+    with pytest.raises(TypeError, match="callable"):
+        sc.stream_complete("hi", callback="print")  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="callback"):
+        sc.stream("hi", None)  # type: ignore[arg-type]
     assert starts == [] and errors == [] and fake_openrouter.requests == []
 
 
