@@ -117,6 +117,11 @@ EXPECTED = {
         "[sent X-Title='My App', HTTP-Referer='https://myapp.example']",
         "after reset: auto_heal_responses=False",
     ],
+    "12_websocket_integration.py": [
+        f"[{way}] rendered 'WebSockets keep one connection open, so the server can push each piece of text at once.', "
+        "then {'type': 'complete', 'total_tokens': "
+        for way in ("callback way", "Rx way", "asyncio")
+    ],
     "14_troubleshooting.py": [
         "Request timed out (IdleTimeout), falling back to regular client",
         "partial kept: 'Rivers shape '; fallback: Rivers carve valleys (answered by the regular client).",

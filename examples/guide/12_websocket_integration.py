@@ -5,11 +5,14 @@
 ``Hub`` stands in for ActionCable (or a FastAPI/Starlette WebSocket manager): ``broadcast``
 puts a message on every queue subscribed to a channel, and a "browser" thread reads its queue
 and prints what a page would render. The controller is the Ruby one with callbacks; the Rx way
-publishes one request to two branches: the text deltas and the final summary.
+publishes one request to two branches: the text deltas and the final summary. WebSocket servers
+in Python are usually asyncio (FastAPI, Starlette, websockets): the last variant consumes the same
+Rx pipeline with ``async for`` (``openrouter_rx.aio.iterate``) and pushes into asyncio queues.
 """
 
 from __future__ import annotations
 
+import asyncio
 import queue
 import threading
 from collections import defaultdict
@@ -20,6 +23,7 @@ from reactivex import Observable
 from reactivex import operators as ops
 
 import openrouter_rx as orx
+from openrouter_rx import aio
 from openrouter_rx import operators as orx_ops
 from openrouter_rx.streaming_client import StreamingClient
 from openrouter_rx.testing import StreamReply, demo_client, text_chunks
@@ -100,11 +104,6 @@ class StreamingController:
     def stream_chat_rx(self, session_id: str, messages: list[Message], model: str) -> None:
         channel = f"chat_{session_id}"
 
-        def to_messages(chunks: Observable[orx.Chunk]) -> Observable[Message]:
-            deltas = chunks.pipe(orx_ops.content(), ops.map(chunk_message))
-            summary = chunks.pipe(orx_ops.accumulate(), ops.map(complete_message))
-            return reactivex.merge(deltas, summary)
-
         def send(message: Message) -> Message:
             self.hub.broadcast(channel, message)
             return message
@@ -116,12 +115,38 @@ class StreamingController:
         print(f"[server] {len(sent)} messages sent on {channel}")
 
 
+def to_messages(chunks: Observable[orx.Chunk]) -> Observable[Message]:
+    """One request's chunks as the messages a page gets: each text delta, then a summary."""
+    deltas = chunks.pipe(orx_ops.content(), ops.map(chunk_message))
+    summary = chunks.pipe(orx_ops.accumulate(), ops.map(complete_message))
+    return reactivex.merge(deltas, summary)
+
+
+async def asyncio_server(client: orx.Client, messages: list[Message], model: str) -> None:
+    """The same pipeline in an asyncio server: a page is an asyncio.Queue (a WebSocket's send)."""
+    page: asyncio.Queue[Message] = asyncio.Queue()
+
+    async def handler() -> None:  # e.g. a FastAPI websocket endpoint
+        outgoing = client.stream(messages, model=model).pipe(ops.publish(to_messages))
+        async for message in aio.iterate(outgoing):  # cancelling this task closes the stream
+            await page.put(message)  # await websocket.send_json(message)
+
+    async def render() -> str:
+        text = ""
+        while (message := await page.get())["type"] == "chunk":
+            text += message["content"]
+        return f"[asyncio] rendered {text!r}, then {message}"
+
+    _, rendered = await asyncio.wait_for(asyncio.gather(handler(), render()), timeout=30)
+    print(rendered)
+
+
 def main() -> None:
     hub = Hub()
     messages = [{"role": "user", "content": "Why do chat apps use WebSockets?"}]
     with demo_client() as (client, fake):
         if fake is not None:
-            fake.enqueue(*(StreamReply(text_chunks(ANSWER), delay=0.01) for _ in range(2)))
+            fake.enqueue(*(StreamReply(text_chunks(ANSWER), delay=0.01) for _ in range(3)))
         controller = StreamingController(hub, client)
 
         page = browser(hub.subscribe("chat_42"), "callback way")
@@ -131,6 +156,8 @@ def main() -> None:
         page = browser(hub.subscribe("chat_43"), "Rx way")
         controller.stream_chat_rx("43", messages, "openai/gpt-4o-mini")
         page.join(timeout=30)
+
+        asyncio.run(asyncio_server(client, messages, "openai/gpt-4o-mini"))
 
 
 if __name__ == "__main__":
