@@ -129,7 +129,7 @@ def _result(
         prompt_tokens=response.prompt_tokens if response is not None else 0,
         completion_tokens=response.completion_tokens if response is not None else 0,
         cost=f"{cost:f}" if cost is not None else None,
-        time_to_first_token=response.time_to_first_token if response is not None else None,
+        time_to_first_token=metrics.time_to_first_token if metrics is not None else None,
         tokens_per_second=metrics.tokens_per_second if metrics is not None else None,
     )
 
