@@ -101,8 +101,7 @@ class _Channel(Generic[_T]):
         if self.finished:
             return
         self.buffer.append((kind, value))
-        if self.waiter is not None and not self.waiter.done():
-            self.waiter.set_result(None)
+        self._wake()
 
     def take(self) -> tuple[_Kind, Any]:
         kind, value = self.buffer.popleft()
@@ -119,13 +118,22 @@ class _Channel(Generic[_T]):
         """Closed early: what is still buffered is dropped."""
         return self._closed
 
+    def _wake(self) -> None:
+        if self.waiter is not None and not self.waiter.done():
+            self.waiter.set_result(None)
+
     def close(self) -> None:
-        """Dispose the subscription and stop the iteration. Idempotent, never blocks, any thread."""
+        """Dispose the subscription and stop the iteration; a task waiting in ``__anext__`` gets
+        ``StopAsyncIteration``. Idempotent, never blocks, any thread."""
         with self._space:
             self._closed = True
             self._space.notify_all()
         self.finished = True
         self.subscription.dispose()
+        if threading.get_ident() == self.loop_thread:
+            self._wake()
+        else:
+            _hand_over(self.loop, self._wake)
 
 
 class ObservableIterator(AsyncIterator[_T]):
@@ -155,9 +163,13 @@ class ObservableIterator(AsyncIterator[_T]):
         channel: _Channel[_T] = _Channel(asyncio.get_running_loop(), self._maxsize)
         self._channel = channel
         self._finalizer = weakref.finalize(self, channel.close)  # break / drop -> dispose
-        channel.subscription.disposable = self._observable.subscribe(
-            channel.on_next, channel.on_error, channel.on_completed
-        )
+        try:
+            channel.subscription.disposable = self._observable.subscribe(
+                channel.on_next, channel.on_error, channel.on_completed
+            )
+        except BaseException:  # e.g. "this Client is closed": raised by this __anext__, then the iteration is over
+            channel.close()
+            raise
         return channel
 
     async def __anext__(self) -> _T:

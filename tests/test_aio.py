@@ -339,6 +339,46 @@ def test_a_synchronous_source_is_not_held_on_the_loop_thread() -> None:
     assert run(main()) == list(range(10))
 
 
+def test_closing_from_another_task_or_thread_ends_a_waiting_anext() -> None:
+    async def main(close: str) -> None:
+        disposed = asyncio.Event()
+        loop = asyncio.get_running_loop()
+
+        def on_dispose() -> None:  # on the thread that closes
+            loop.call_soon_threadsafe(disposed.set)
+
+        source: reactivex.Observable[int] = reactivex.never().pipe(ops.finally_action(on_dispose))
+        async with aio.iterate(source) as numbers:
+            waiting = asyncio.create_task(numbers.__anext__())
+            await asyncio.sleep(0)  # subscribed, waiting
+            if close == "task":
+                await numbers.aclose()
+            else:
+                await asyncio.to_thread(numbers.close)
+            with pytest.raises(StopAsyncIteration):
+                await waiting
+            await disposed.wait()
+            assert numbers.closed
+
+    run(main("task"))
+    run(main("thread"))
+
+
+def test_a_failing_subscribe_is_raised_and_ends_the_iteration(fake_openrouter: FakeOpenRouter) -> None:
+    closed = orx.Client(base_url=fake_openrouter.base_url)
+    closed.close()
+
+    async def main() -> None:
+        iterator = aio.iterate(closed.stream("hi"))
+        with pytest.raises(RuntimeError, match="closed"):
+            await iterator.__anext__()
+        with pytest.raises(StopAsyncIteration):
+            await iterator.__anext__()
+
+    run(main())
+    assert fake_openrouter.requests == []
+
+
 def test_misuse_is_reported() -> None:
     with pytest.raises(ValueError, match="maxsize"):
         aio.iterate(reactivex.never(), maxsize=-1)
