@@ -13,12 +13,13 @@
 
 import logging as _logging
 
-from . import errors, json_schema, operators
+from . import aio, blocking, errors, json_schema, operators
 from ._accumulator import ResponseAccumulator, ToolCallTracker
 from ._version import __version__
 from .chunk import Chunk, ChunkChoice, Delta, ToolCallDelta, Usage
 from .chunk_stream import ChunkStream
 from .client import DEFAULT_BASE_URL, DEFAULT_MODEL, Client, Timeout
+from .config import Settings, configure, settings
 from .errors import (
     APIConnectionError,
     APIStatusError,
@@ -26,6 +27,7 @@ from .errors import (
     AuthenticationError,
     BadGatewayError,
     BadRequestError,
+    CallbackError,
     ConnectTimeout,
     IdleTimeout,
     InsecureTransportError,
@@ -56,7 +58,9 @@ from .json_schema import load_data, schema_name, to_json_schema
 from .metrics import StreamMetrics
 from .model_catalog import ModelCatalog
 from .models import VARIABLE_PRICE, Model, Pricing
+from .options import CompletionOptions, StreamStart
 from .response import Response, ResponseChoice, ToolCall
+from .streaming_client import StreamingClient
 from .structured import HealAttempt, JSONFormat, ResponseFormat
 from .tool_loop import (
     LoopFinished,
@@ -78,6 +82,14 @@ __all__ = [
     "__version__",
     "errors",
     "operators",
+    "aio",
+    "blocking",
+    "StreamingClient",
+    "CompletionOptions",
+    "StreamStart",
+    "Settings",
+    "configure",
+    "settings",
     "ChunkStream",
     "Client",
     "Timeout",
@@ -122,6 +134,7 @@ __all__ = [
     "OpenRouterError",
     "APIStatusError",
     "BadRequestError",
+    "CallbackError",
     "AuthenticationError",
     "InsufficientCreditsError",
     "PermissionDeniedError",
