@@ -326,8 +326,9 @@ def main(argv: list[str]) -> int:
 
             steps = self_test_steps(fake, window.recorder, send, window.stop_button.invoke)
             run_self_test(steps, later, done)
+        root.protocol("WM_DELETE_WINDOW", root.quit)  # leave the main loop first, destroy after
         root.mainloop()
-        window.streamer.stop()
+        window.streamer.stop()  # closing the window while an answer streams closes its connection
         root.destroy()
         return code[0]
 
