@@ -12,16 +12,21 @@ The observable runs where it always runs (a client's request reads on the client
 values are handed over to the calling thread through a queue. Every wait is made in short
 slices, so Ctrl-C is seen at once, and leaving early (``break``, an exception, Ctrl-C, closing
 or dropping the generator) disposes the subscription: a request's connection is closed.
+Called inside a running trampoline (an ``on_next`` of ``reactivex.of(...)``), it subscribes on a
+helper thread, so a synchronous source cannot wait behind the blocked caller.
 """
 
 from __future__ import annotations
 
 import queue
+import threading
 import time
 from collections.abc import Generator
 from typing import Any, Final, TypeVar
 
-from reactivex import Observable
+from reactivex import Observable, abc
+from reactivex.disposable import SingleAssignmentDisposable
+from reactivex.scheduler import CurrentThreadScheduler
 
 from .errors import IdleTimeout
 
@@ -66,13 +71,39 @@ def iterate(observable: Observable[_T], *, timeout: float | None = None) -> Gene
     return _iterate(observable, timeout)
 
 
+def _subscribe(observable: Observable[Any], inbox: queue.SimpleQueue[tuple[int, Any]]) -> abc.DisposableBase:
+    """Subscribe so that every notification lands in ``inbox``.
+
+    Inside a running trampoline (``CurrentThreadScheduler``, e.g. in an ``on_next`` of
+    ``reactivex.of(...)``) a synchronous source would queue its work behind the action that is
+    now blocked waiting for it: then the subscription is made on a helper thread, which runs
+    its own trampoline.
+    """
+
+    def subscribe() -> abc.DisposableBase:
+        return observable.subscribe(
+            lambda value: inbox.put((_NEXT, value)),
+            lambda error: inbox.put((_ERROR, error)),
+            lambda: inbox.put((_DONE, None)),
+        )
+
+    if CurrentThreadScheduler.singleton().schedule_required():
+        return subscribe()  # no trampoline running on this thread
+    holder = SingleAssignmentDisposable()
+
+    def run() -> None:
+        try:
+            holder.disposable = subscribe()
+        except Exception as error:  # subscribe() itself failed: report it like an on_error
+            inbox.put((_ERROR, error))
+
+    threading.Thread(target=run, name="openrouter_rx-blocking-subscribe", daemon=True).start()
+    return holder
+
+
 def _iterate(observable: Observable[_T], timeout: float | None) -> Generator[_T, None, None]:
     inbox: queue.SimpleQueue[tuple[int, Any]] = queue.SimpleQueue()
-    subscription = observable.subscribe(
-        lambda value: inbox.put((_NEXT, value)),
-        lambda error: inbox.put((_ERROR, error)),
-        lambda: inbox.put((_DONE, None)),
-    )
+    subscription = _subscribe(observable, inbox)
     try:
         while True:
             kind, item = _take(inbox, timeout)

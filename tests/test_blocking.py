@@ -175,3 +175,45 @@ def test_a_signal_while_waiting_interrupts_and_disposes(fake_openrouter: FakeOpe
         presser.join(5)
         signal.signal(signal.SIGUSR1, previous)
     assert fake_openrouter.wait_for_requests(1)[0].wait_disconnected(5), "the connection was not closed"
+
+
+def test_inside_a_running_trampoline_a_synchronous_source_does_not_deadlock() -> None:
+    """``reactivex.of`` runs on the trampoline; called from one of its ``on_next``, the inner
+    source's work would queue behind the blocked caller (an IdleTimeout here, a hang without a timeout)."""
+    results: list[object] = []
+    reactivex.of(1, 2).subscribe(lambda n: results.append(list(iterate(reactivex.of(n, n * 10), timeout=5))))
+    assert results == [[1, 10], [2, 20]]
+    errors: list[object] = []
+
+    def failing(_: int) -> None:
+        try:
+            wait(reactivex.throw(LookupError("inner")), timeout=5)
+        except LookupError as error:
+            errors.append(str(error))
+
+    reactivex.of(1).subscribe(failing)
+    assert errors == ["inner"]
+
+
+def test_stream_complete_inside_a_trampoline_with_healing(fake_openrouter: FakeOpenRouter) -> None:
+    from marshmallow import Schema, fields
+
+    from openrouter_rx.streaming_client import StreamingClient
+
+    class Point(Schema):
+        x = fields.Integer(required=True)
+
+    fake_openrouter.enqueue(StreamReply(text_chunks('{"x": "one"}')), CompletionReply(completion_body('{"x": 1}')))
+    values: list[object] = []
+
+    def ask(sc: StreamingClient) -> None:  # on a trampoline, as inside any reactivex.of(...) subscriber
+        reactivex.of("a point").subscribe(
+            lambda prompt: values.append(sc.stream_complete(prompt, response_format=Point).structured_output)  # type: ignore[union-attr]
+        )
+
+    with StreamingClient(base_url=fake_openrouter.base_url, auto_heal_responses=True, request_timeout=5) as sc:
+        caller = threading.Thread(target=ask, args=(sc,), daemon=True)
+        caller.start()
+        caller.join(10)
+        assert not caller.is_alive(), "stream_complete hung inside the trampoline"
+    assert values == [{"x": 1}]
