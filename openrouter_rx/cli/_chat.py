@@ -3,7 +3,8 @@
 The pipeline is the library's: ``client.stream(...)`` shared (``ops.publish``) between
 ``accumulate()`` (the Response, with ``err.partial`` on errors), the chunks themselves, the
 ``meter()`` operator (the footer's numbers) and, with ``--json-schema``, ``partial_json()``.
-The merged events are handed to the main thread, where the renderer draws them; leaving the
+The merged events are handed to the main thread by ``openrouter_rx.blocking.iterate``, where the
+renderer draws them; leaving the
 loop (the end, an error, Ctrl-C) disposes the subscription, which closes the connection.
 """
 
@@ -19,13 +20,13 @@ import reactivex
 from reactivex import Observable
 from reactivex import operators as ops
 
+from ..blocking import iterate, wait
 from ..chunk import Chunk
 from ..client import Client
 from ..errors import OpenRouterError
 from ..metrics import StreamMetrics
 from ..operators import accumulate, meter, partial_json, retry_with_backoff
 from ..response import Response
-from ._pump import iterate, last
 from ._render import NOTHING, Renderer, Summary
 from ._session import load_response_format
 
@@ -153,7 +154,7 @@ def run_chat(args: argparse.Namespace, client: Client, renderer: Renderer) -> in
     def body() -> Summary:
         renderer.start(args.model, "json" if json_mode else "chat")
         if args.no_stream:
-            response = last(client.complete(messages, args.model, **params))
+            response = wait(client.complete(messages, args.model, **params))
             progress.response = response
             draw_whole(renderer, response, content=not json_mode)
             return Summary(response, None, _structured(response, json_mode))

@@ -20,6 +20,7 @@ from reactivex import Observable
 from reactivex import operators as ops
 from reactivex.subject import Subject
 
+from ..blocking import iterate
 from ..chunk import Chunk
 from ..client import Client
 from ..metrics import StreamMetrics
@@ -28,7 +29,6 @@ from ..tool_loop import tool_loop
 from ..tool_loop_events import LoopFinished, ToolCallRequested, ToolCallResult, TurnChunk, TurnFinished
 from ..tools import Tool, tool
 from ._chat import Progress, build_messages, run_guarded
-from ._pump import iterate
 from ._render import Renderer, Summary
 
 __all__ = ["DEMO_TOOLS", "calculator", "get_weather", "run_tools_demo"]

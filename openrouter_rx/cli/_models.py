@@ -9,9 +9,9 @@ from typing import Any, TextIO
 
 from reactivex import operators as ops
 
+from ..blocking import wait
 from ..client import Client
 from ..models import Model
-from ._pump import last
 
 __all__ = ["fetch_models", "model_row", "print_models"]
 
@@ -20,7 +20,7 @@ HEADERS = ("id", "context", "prompt $/M", "completion $/M")
 
 def fetch_models(client: Client, search: str | None) -> list[Model]:
     """``GET /models``, filtered by ``search`` (case-insensitive, in the id or the name), sorted by id."""
-    models: list[Model] = last(client.models().pipe(ops.to_list()))
+    models: list[Model] = wait(client.models().pipe(ops.to_list()))
     if search:
         needle = search.casefold()
         models = [m for m in models if needle in m.id.casefold() or needle in m.name.casefold()]

@@ -14,6 +14,7 @@ import argparse
 from pathlib import Path
 from typing import Any, TextIO
 
+from ..blocking import wait
 from ..client import DEFAULT_MODEL, Client, Timeout
 from ..testing import (
     CassetteReply,
@@ -25,7 +26,6 @@ from ..testing import (
     load_cassette,
 )
 from ._chat import Progress, draw_whole, run_guarded, stream_summary
-from ._pump import last
 from ._render import Renderer, Summary
 from ._session import UsageError
 
@@ -107,7 +107,7 @@ def run_replay(args: argparse.Namespace, err: TextIO, renderer: Renderer) -> int
             renderer.start(model, "replay")
             if _streams(recorded):
                 return stream_summary(client.stream(messages, model), renderer, progress, json_mode=False)
-            response = last(client.complete(messages, model))
+            response = wait(client.complete(messages, model))
             progress.response = response
             draw_whole(renderer, response)
             return Summary(response, None)
