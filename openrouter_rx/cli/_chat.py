@@ -4,8 +4,8 @@ The pipeline is the library's: ``client.stream(...)`` shared (``ops.publish``) b
 ``accumulate()`` (the Response, with ``err.partial`` on errors), the chunks themselves, the
 ``meter()`` operator (the footer's numbers) and, with ``--json-schema``, ``partial_json()``.
 The merged events are handed to the main thread by ``openrouter_rx.blocking.iterate``, where the
-renderer draws them; leaving the
-loop (the end, an error, Ctrl-C) disposes the subscription, which closes the connection.
+renderer draws them; leaving the loop (the end, an error, Ctrl-C) disposes the subscription,
+which closes the connection.
 """
 
 from __future__ import annotations
