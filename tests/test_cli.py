@@ -15,10 +15,12 @@ import yaml
 
 from openrouter_rx.cli import _session, main
 from openrouter_rx.testing import (
+    CompletionReply,
     ErrorReply,
     FakeOpenRouter,
     JSONReply,
     StreamReply,
+    completion_body,
     models_body,
     sse_bytes,
     text_chunks,
@@ -546,3 +548,43 @@ def test_without_rich_a_terminal_gets_the_plain_renderer(monkeypatch: pytest.Mon
     assert type(cli.make_renderer(args, io.StringIO(), io.StringIO())) is PlainRenderer  # not a terminal
     monkeypatch.setattr(cli, "rich_available", lambda: False)
     assert type(cli.make_renderer(args, TTY(), io.StringIO())) is PlainRenderer
+
+
+def test_no_stream_with_a_json_schema(fake_openrouter: FakeOpenRouter, schema_file: Path) -> None:
+    fake_openrouter.enqueue(CompletionReply(completion_body('{"city": "Oslo", "population": 709000}')))
+    code, out, _ = run(
+        "chat", "c", "--no-stream", "--json-schema", str(schema_file), "--base-url", fake_openrouter.base_url
+    )
+    assert code == 0 and json.loads(out) == {"city": "Oslo", "population": 709000}
+    body = fake_openrouter.requests[0].json
+    assert body["stream"] is False and body["response_format"]["json_schema"]["schema"] == CITY_SCHEMA
+
+
+def test_no_stream_json_schema_offline_demo(quick_demo: None, schema_file: Path) -> None:
+    code, out, _ = run("chat", "a city", "--no-stream", "--json-schema", str(schema_file))
+    assert code == 0 and json.loads(out) == {"city": "example", "population": 1}
+
+
+def test_tools_demo_does_not_take_no_stream(fake_openrouter: FakeOpenRouter) -> None:
+    code, _, err = run("chat", "x", "--tools-demo", "--no-stream", "--base-url", fake_openrouter.base_url)
+    assert code == 2 and "--tools-demo" in err and fake_openrouter.requests == []
+
+
+def test_tools_demo_retries_a_request_before_output(fake_openrouter: FakeOpenRouter) -> None:
+    calls = [{"name": "calculator", "arguments": {"expression": "1 + 1"}, "id": "call_r"}]
+    fake_openrouter.enqueue(
+        ErrorReply(503, headers={"Retry-After": "0"}),
+        StreamReply(tool_call_chunks(calls)),
+        StreamReply(text_chunks("2")),
+    )
+    code, out, _ = run("chat", "x", "--tools-demo", "--plain", "--base-url", fake_openrouter.base_url)
+    assert code == 0 and out.rstrip().endswith("2")
+    assert len(fake_openrouter.requests) == 3
+
+
+def test_prompt_from_stdin(fake_openrouter: FakeOpenRouter, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sys, "stdin", io.StringIO("a prompt\nover two lines\n"))
+    code, out, _ = run("chat", "-", "--plain", "--base-url", fake_openrouter.base_url)
+    assert code == 0
+    assert fake_openrouter.requests[0].json["messages"] == [{"role": "user", "content": "a prompt\nover two lines\n"}]
+    assert "over two lines" in out

@@ -85,7 +85,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="{chat,models,replay}")
 
     chat = sub.add_parser("chat", help="stream an answer to the terminal")
-    chat.add_argument("prompt", help="the user message")
+    chat.add_argument("prompt", help="the user message ('-' reads it from stdin)")
     chat.add_argument("-m", "--model", default=DEFAULT_MODEL, help=f"model id (default {DEFAULT_MODEL})")
     chat.add_argument("--system", help="a system message")
     chat.add_argument("--temperature", type=float)
@@ -156,6 +156,10 @@ def _dispatch(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             models = fetch_models(client, args.search)
         print_models(models, args, out, use_rich)
         return 0
+    if args.tools_demo and args.no_stream:
+        raise UsageError("--tools-demo streams every request: drop --no-stream")
+    if args.prompt == "-":
+        args.prompt = sys.stdin.read()
     renderer = make_renderer(args, out, err)
     with open_client(args, err) as (client, _):
         if args.tools_demo:

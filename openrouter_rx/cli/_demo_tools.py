@@ -24,7 +24,7 @@ from ..blocking import iterate
 from ..chunk import Chunk
 from ..client import Client
 from ..metrics import StreamMetrics
-from ..operators import meter
+from ..operators import meter, retry_with_backoff
 from ..tool_loop import tool_loop
 from ..tool_loop_events import LoopFinished, ToolCallRequested, ToolCallResult, TurnChunk, TurnFinished
 from ..tools import Tool, tool
@@ -104,6 +104,15 @@ def _metered(sink: Subject[StreamMetrics]) -> Callable[[Observable[Chunk]], Obse
     return operator_
 
 
+def _per_turn(sink: Subject[StreamMetrics], retries: int) -> Callable[[Observable[Chunk]], Observable[Chunk]]:
+    """Each request: retried before any output (``--retries``), then metered."""
+    metered = _metered(sink)
+    if retries <= 0:
+        return metered
+    retry = retry_with_backoff(max_retries=retries)
+    return lambda chunks: metered(retry(chunks))
+
+
 def _sum_costs(costs: list[Decimal | None]) -> Decimal | None:
     return None if any(cost is None for cost in costs) else sum((c for c in costs if c is not None), Decimal(0))
 
@@ -118,7 +127,7 @@ def run_tools_demo(args: argparse.Namespace, client: Client, renderer: Renderer)
         metrics: Subject[StreamMetrics] = Subject()
         loop = tool_loop(
             client, build_messages(args), tools=DEMO_TOOLS, model=args.model, max_turns=4,
-            per_turn=_metered(metrics), **params,
+            per_turn=_per_turn(metrics, args.retries), **params,
         )  # fmt: skip
         events = reactivex.merge(
             metrics.pipe(ops.map(lambda m: ("metrics", m))), loop.pipe(ops.map(lambda e: ("loop", e)))

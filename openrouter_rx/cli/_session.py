@@ -18,7 +18,17 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from ..client import DEFAULT_BASE_URL, Client, Timeout
-from ..testing import FakeOpenRouter, RecordedRequest, Reply, StreamReply, demo_client, text_chunks, tool_call_chunks
+from ..testing import (
+    CompletionReply,
+    FakeOpenRouter,
+    RecordedRequest,
+    Reply,
+    StreamReply,
+    completion_body,
+    demo_client,
+    text_chunks,
+    tool_call_chunks,
+)
 
 __all__ = ["DEMO_TEXT", "UsageError", "load_response_format", "offline_responder", "open_client", "sample_for"]
 
@@ -142,10 +152,15 @@ def _tool_answer(messages: list[Any]) -> str:
 def offline_responder(request: RecordedRequest) -> Reply | None:
     """The fake server's script for the offline demo (``None``: its default answer)."""
     body = request.json
-    if not request.path.endswith("/chat/completions") or not isinstance(body, dict) or not request.stream:
+    if not request.path.endswith("/chat/completions") or not isinstance(body, dict):
         return None
     model = str(body.get("model") or "openai/gpt-4o-mini")
     messages = body.get("messages") or []
+    if not request.stream:  # --no-stream: only the JSON answer needs a script
+        schema = _schema_of(body.get("response_format"))
+        if schema is None:
+            return None
+        return CompletionReply(completion_body(json.dumps(sample_for(schema), indent=2), model=model))
     if body.get("tools"):
         if any(isinstance(m, Mapping) and m.get("role") == "tool" for m in messages):
             return StreamReply(text_chunks(_tool_answer(messages), model=model), delay=DEMO_DELAY)
