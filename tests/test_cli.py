@@ -75,6 +75,7 @@ def test_offline_flag_wins_over_a_key(monkeypatch: pytest.MonkeyPatch) -> None:
     assert code == 0
     assert "--offline given" in err.splitlines()[0]
     assert out.strip() == "Server-sent events let"  # the fake server honours max_tokens
+    assert "finish_reason length" in err.splitlines()[-1]
     assert SECRET not in out + err
 
 
@@ -588,3 +589,15 @@ def test_prompt_from_stdin(fake_openrouter: FakeOpenRouter, monkeypatch: pytest.
     assert code == 0
     assert fake_openrouter.requests[0].json["messages"] == [{"role": "user", "content": "a prompt\nover two lines\n"}]
     assert "over two lines" in out
+
+
+def test_a_refusal_is_shown(fake_openrouter: FakeOpenRouter) -> None:
+    refusal = [
+        {"id": "gen-r", "model": "acme/m", "choices": [{"index": 0, "delta": {"role": "assistant", "refusal": "No."}}]},
+        {"id": "gen-r", "model": "acme/m", "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]},
+    ]
+    fake_openrouter.enqueue(StreamReply(refusal), StreamReply(refusal))
+    code, out, err = run("chat", "x", "--plain", "--base-url", fake_openrouter.base_url)
+    assert code == 0 and out == "" and "openrouter-rx: the model refused: No." in err
+    code, out, _ = run("chat", "x", "--jsonl", "--base-url", fake_openrouter.base_url)
+    assert code == 0 and jsonl(out)[-1]["refusal"] == "No."

@@ -49,6 +49,7 @@ def response_dict(response: Response | None) -> dict[str, Any] | None:
         "provider": response.provider,
         "content": response.content,
         "reasoning": response.reasoning,
+        "refusal": response.refusal,
         "tool_calls": [_call_dict(call) for call in response.tool_calls],
         "finish_reason": response.finish_reason,
         "usage": usage_dict(response.usage),

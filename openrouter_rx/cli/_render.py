@@ -98,6 +98,8 @@ def footer_text(summary: Summary) -> str:
         parts.append(f"{tokens} tokens")
         parts.append(f"{tokens / elapsed:.1f} tok/s" if elapsed else "n/a tok/s")
         parts.append(f"response {_ms(elapsed)}" if elapsed is not None else "response n/a")
+    if response.finish_reason not in (None, "stop", "tool_calls"):
+        parts.append(f"finish_reason {response.finish_reason}")  # length (max_tokens), content_filter, error
     cost = summary.total_cost if summary.turns > 1 else response.cost_estimate
     parts.append(format_cost(cost))
     if summary.turns > 1:
@@ -240,6 +242,9 @@ class PlainRenderer(Renderer):
 
     def finish(self, summary: Summary) -> None:
         """The final JSON value (``--json-schema``) or the tool calls asked for, then the footer."""
+        if summary.response.refusal:
+            self._end_line()
+            self._note(f"openrouter-rx: the model refused: {summary.response.refusal}")
         if summary.structured is not NOTHING:
             self._end_line()
             self._write(json.dumps(summary.structured, indent=2, ensure_ascii=False, default=str) + "\n")

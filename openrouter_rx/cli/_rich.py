@@ -189,6 +189,8 @@ class RichRenderer(Renderer):
             self.final = summary.structured
         elif summary.response.has_tool_calls and not self.tools:
             self.tools = [Text(f"→ {call_text(call)}", style=_TOOL_STYLE) for call in summary.response.tool_calls]
+        if summary.response.refusal:
+            self.tools = [*self.tools, Text(f"the model refused: {summary.response.refusal}", style="yellow")]
         self.footer = Text(footer_text(summary), style=FOOTER_STYLE)
         self._stop()
 
