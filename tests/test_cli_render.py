@@ -217,3 +217,20 @@ def test_footer_without_streaming_uses_the_response_time() -> None:
 def test_footer_of_several_requests_sums_their_cost() -> None:
     text = footer_text(Summary(response(), METRICS, turns=2, total_cost=Decimal("0.0005")))
     assert "cost $0.0005" in text and "2 requests" in text
+
+
+def test_rich_tools_demo_through_main_on_a_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
+    from openrouter_rx.cli import _session
+
+    monkeypatch.delenv("OPENROUTER_API_KEY", raising=False)
+    monkeypatch.setattr(_session, "DEMO_DELAY", 0.0)
+    monkeypatch.setenv("FORCE_COLOR", "1")  # rich then treats the StringIO as a terminal: the live view runs
+    out, err = io.StringIO(), io.StringIO()
+    assert main(["chat", "x", "--tools-demo", "--rich"], out=out, err=err) == 0
+    drawn = out.getvalue()
+    assert "waiting for the first token" in ANSI.sub("", drawn)  # the spinner was shown
+    final = ANSI.sub("", drawn.rsplit("\x1b[2K", 1)[-1])  # what is left once the live region is erased
+    assert "waiting" not in final
+    assert final.count("→ get_weather(") == 1 and "↳ calculator: 6.0" in final
+    assert "calculator answered 6.0" in final.replace("\n", " ")
+    assert "2 requests" in final and "tok/s" in final

@@ -179,6 +179,8 @@ class RichRenderer(Renderer):
 
     def turn_finished(self, response: Response) -> None:
         """A new request follows: the spinner again, the reasoning of this turn kept."""
+        if self.content:
+            self.content.append("\n")  # this turn's text apart from the next one's
         self.spinner = Spinner("dots", text=Text(" waiting for the answer", style=FOOTER_STYLE))
         self._redraw()
 
