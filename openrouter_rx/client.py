@@ -398,9 +398,16 @@ class Client:
         :meth:`complete` through :func:`openrouter_rx.blocking.wait`: same arguments, the typed
         error raised as it is, Ctrl-C closes the connection. For plain synchronous code, e.g. a
         non-streaming fallback inside an ``on_error`` callback.
+
+        The reply is read on a thread of its own (unless ``scheduler=`` is given), not on the
+        client's pool: the caller is blocked anyway, and a call made from a pool thread (an Rx
+        callback) must not wait for a free pool thread, which may be the very one waiting.
         """
+        from reactivex.scheduler import NewThreadScheduler  # only this method needs it
+
+        scheduler = params.pop("scheduler", None) or NewThreadScheduler()
         response: Response = wait(
-            self.complete(messages, model, timeout=timeout, extra_headers=extra_headers, **params)
+            self.complete(messages, model, scheduler=scheduler, timeout=timeout, extra_headers=extra_headers, **params)
         )
         return response
 

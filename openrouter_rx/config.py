@@ -65,15 +65,22 @@ class Settings:
     def __post_init__(self) -> None:
         if self.api_key is not None and not isinstance(self.api_key, str):
             raise TypeError(f"api_key must be a str, not {type(self.api_key).__name__}")
+        for name, kind, optional in _TYPES:
+            value = getattr(self, name)
+            if (value is None and not optional) or (
+                value is not None and (not isinstance(value, kind) or (kind is int and isinstance(value, bool)))
+            ):
+                wanted = f"{kind.__name__} or None" if optional else kind.__name__
+                raise TypeError(f"{name} must be a {wanted}, not {value!r}")
         if isinstance(self.request_timeout, bool) or not (
             self.request_timeout is None or isinstance(self.request_timeout, int | float | Timeout)
         ):
             raise TypeError(f"request_timeout must be seconds or an orx.Timeout, not {self.request_timeout!r}")
         if isinstance(self.request_timeout, int | float) and not self.request_timeout > 0:
             raise ValueError(f"request_timeout must be a positive number of seconds, not {self.request_timeout!r}")
-        if not isinstance(self.retries, int) or isinstance(self.retries, bool) or self.retries < 0:
+        if self.retries < 0:
             raise ValueError(f"retries must be an int >= 0, not {self.retries!r}")
-        if not isinstance(self.max_heal_attempts, int) or self.max_heal_attempts < 1:
+        if self.max_heal_attempts < 1:
             raise ValueError(f"max_heal_attempts must be an int >= 1, not {self.max_heal_attempts!r}")
 
     def __repr__(self) -> str:
@@ -82,6 +89,19 @@ class Settings:
         )
         return f"Settings(api_key=<{'set' if self.api_key else 'unset'}>, {shown})"
 
+
+_TYPES: tuple[tuple[str, type, bool], ...] = (
+    ("base_url", str, False),
+    ("site_name", str, True),
+    ("site_url", str, True),
+    ("auto_heal_responses", bool, False),
+    ("healer_model", str, False),
+    ("max_heal_attempts", int, False),
+    ("default_model", str, False),
+    ("track_usage", bool, False),
+    ("retries", int, False),
+)
+"""(field, type, ``None`` allowed) of the settings checked in ``Settings.__post_init__`` (a bool is no int)."""
 
 _NAMES = tuple(f.name for f in dataclasses.fields(Settings))
 _lock = threading.Lock()

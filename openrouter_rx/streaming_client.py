@@ -51,7 +51,7 @@ class _Default(enum.Enum):
 
 
 _DEFAULT = _Default.TOKEN
-"""``model=`` not given: the options' model, else the client's."""
+"""An argument not given (``model=``: the options' model, else the client's)."""
 
 Options = CompletionOptions | Mapping[str, Any] | None
 
@@ -94,7 +94,7 @@ class StreamingClient:
 
     Raises:
         TypeError: ``api_key`` and ``access_token`` differ, or ``client=`` with connection arguments.
-        ValueError: ``retries < 0``, an unknown ``callback_errors``.
+        ValueError: ``retries < 0``, ``max_heal_attempts < 1``, an unknown ``callback_errors``.
     """
 
     def __init__(
@@ -147,8 +147,13 @@ class StreamingClient:
         self.auto_heal_responses = conf.auto_heal_responses if auto_heal_responses is None else auto_heal_responses
         self.healer_model = healer_model if healer_model is not None else conf.healer_model
         self.max_heal_attempts = max_heal_attempts if max_heal_attempts is not None else conf.max_heal_attempts
+        if not isinstance(self.max_heal_attempts, int) or isinstance(self.max_heal_attempts, bool):
+            raise ValueError(f"max_heal_attempts must be an int >= 1, not {self.max_heal_attempts!r}")
+        if self.max_heal_attempts < 1:
+            raise ValueError(f"max_heal_attempts must be >= 1, not {self.max_heal_attempts}")
         tracking = conf.track_usage if track_usage is None else track_usage
         self.usage_tracker: UsageTracker | None = UsageTracker(pricing=self.client.pricing_for) if tracking else None
+        self._closed = False
 
     def __repr__(self) -> str:
         return (
@@ -163,9 +168,18 @@ class StreamingClient:
         return self._callbacks.policy
 
     def close(self) -> None:
-        """Close the Client this StreamingClient made (a Client given with ``client=`` stays open)."""
+        """Close the Client this StreamingClient made (a Client given with ``client=`` stays open).
+
+        Idempotent. Once its own Client is closed, every request method raises ``RuntimeError`` at
+        once (no callback fires); a wrapper of a given Client stays usable.
+        """
         if self._owns_client:
+            self._closed = True
             self.client.close()
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise RuntimeError("this StreamingClient is closed")
 
     def __enter__(self) -> StreamingClient:
         return self
@@ -180,7 +194,9 @@ class StreamingClient:
     @overload
     def on_stream(self, event: str, fn: Callable[[Any], Any]) -> StreamingClient: ...
 
-    def on_stream(self, event: str, fn: Callable[[Any], Any] | None = None) -> StreamingClient | Callable[[_F], _F]:
+    def on_stream(
+        self, event: str, fn: Callable[[Any], Any] | _Default = _DEFAULT
+    ) -> StreamingClient | Callable[[_F], _F]:
         """Register ``fn`` for ``event``; returns ``self`` for chaining. Without ``fn``, a decorator
         that registers the function and returns it unchanged.
 
@@ -193,9 +209,10 @@ class StreamingClient:
 
         Raises:
             ValueError: an unknown event (the message lists the five valid ones).
+            TypeError: ``fn`` (or the decorated object) is not callable (``None`` included).
         """
         self._callbacks.check(event)
-        if fn is None:
+        if fn is _DEFAULT:
 
             def register(function: _F) -> _F:
                 return self._callbacks.add(event, function)
@@ -247,9 +264,10 @@ class StreamingClient:
             OpenRouterError: the request's typed error (``err.partial``: the response so far),
                 after the ``on_error`` callbacks; :class:`~openrouter_rx.errors.CallbackError`
                 when a callback raised (policy ``"raise"``). KeyboardInterrupt closes the
-                connection and propagates. Invalid arguments (TypeError, ValueError) are raised
-                before ``on_start``.
+                connection and propagates. Invalid arguments (TypeError, ValueError) and a
+                closed client (RuntimeError) are raised before ``on_start``.
         """
+        self._check_open()
         if callback is not None and not callable(callback):
             raise TypeError(f"callback must be callable, not {type(callback).__name__}")
         chosen, body = self._arguments(options, model, tools, response_format, params)
@@ -319,6 +337,7 @@ class StreamingClient:
 
             sc.on_stream("on_error", lambda err: print(sc.complete_sync(messages).content))
         """
+        self._check_open()
         chosen, body = self._arguments(options, model, None, None, params)
         response = self.client.complete_sync(messages, chosen, timeout=timeout, **body)
         if self.usage_tracker is not None and response.usage is not None:

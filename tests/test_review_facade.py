@@ -1,0 +1,132 @@
+"""Review of the StreamingClient facade (issue 5): regression tests for the bugs found.
+
+Each test names the bug it pins; all run over loopback against the fake server.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from support import WAIT
+
+import openrouter_rx as orx
+from openrouter_rx.config import configure, settings
+from openrouter_rx.streaming_client import StreamingClient
+from openrouter_rx.testing import (
+    CompletionReply,
+    ErrorReply,
+    FakeOpenRouter,
+    StreamReply,
+    completion_body,
+    text_chunks,
+)
+
+KEY = "sk-or-v1-review-facade-0123456789"
+
+
+@pytest.fixture(autouse=True)
+def default_settings() -> Iterator[None]:
+    configure(reset=True)
+    yield
+    configure(reset=True)
+
+
+# -- Client.complete_sync -------------------------------------------------------------
+
+
+def test_complete_sync_inside_an_rx_on_error_does_not_wait_for_its_own_busy_pool(
+    fake_openrouter: FakeOpenRouter,
+) -> None:
+    """The documented fallback (a ``complete_sync`` inside ``on_error``), the Rx way: the
+    callback runs on the client's pool; with every pool thread busy the request used to wait
+    for a free thread forever (the pool's only thread was the one waiting)."""
+    fake_openrouter.enqueue(ErrorReply(500, "down"), CompletionReply(completion_body("from the fallback")))
+    answers: list[str] = []
+    failures: list[BaseException] = []
+    done = threading.Event()
+    with orx.Client(base_url=fake_openrouter.base_url, pool_size=1) as client:
+
+        def on_error(_: Exception) -> None:
+            try:
+                answers.append(client.complete_sync("hi", timeout=5).content)
+            except BaseException as error:  # reported below
+                failures.append(error)
+            finally:
+                done.set()
+
+        client.stream("hi").subscribe(on_error=on_error)
+        assert done.wait(WAIT), "complete_sync waited for the pool thread it runs on"
+    assert failures == [] and answers == ["from the fallback"]
+
+
+# -- reuse after close ----------------------------------------------------------------
+
+
+def test_a_closed_streaming_client_raises_before_on_start_and_sends_nothing(fake_openrouter: FakeOpenRouter) -> None:
+    """After ``close()`` a call used to fire ``on_start`` for a request that was never sent, then
+    report an anonymous RuntimeError to ``on_error``."""
+    sc = StreamingClient(api_key=KEY, base_url=fake_openrouter.base_url)
+    events: list[str] = []
+    sc.on_stream("on_start", lambda _: events.append("on_start")).on_stream(
+        "on_error", lambda _: events.append("on_error")
+    )
+    sc.close()
+    with pytest.raises(RuntimeError, match="StreamingClient is closed"):
+        sc.stream_complete("hi")
+    with pytest.raises(RuntimeError, match="StreamingClient is closed"):
+        sc.stream("hi", print)
+    with pytest.raises(RuntimeError, match="StreamingClient is closed"):
+        sc.complete_sync("hi")
+    assert events == [] and fake_openrouter.requests == []
+    sc.close()  # still idempotent
+
+
+# -- registration ---------------------------------------------------------------------
+
+
+def test_on_stream_with_none_is_a_type_error_not_a_silent_decorator(fake_openrouter: FakeOpenRouter) -> None:
+    """``on_stream("on_chunk", handler)`` with a handler that is ``None`` by mistake used to return
+    a decorator and register nothing: the callback silently never fired."""
+    with StreamingClient(api_key=KEY, base_url=fake_openrouter.base_url) as sc:
+        with pytest.raises(TypeError, match="callable"):
+            sc.on_stream("on_chunk", None)  # type: ignore[call-overload]
+        decorate = sc.on_stream("on_finish")  # the decorator form still works
+        seen: list[Any] = []
+        assert decorate(seen.append) == seen.append
+        fake_openrouter.enqueue(StreamReply(text_chunks("ok")))
+        sc.stream_complete("hi")
+        assert len(seen) == 1
+
+
+# -- construction ---------------------------------------------------------------------
+
+
+def test_max_heal_attempts_below_one_is_refused_at_construction(fake_openrouter: FakeOpenRouter) -> None:
+    """``max_heal_attempts=0`` used to be accepted, then made every structured-output call fail
+    after a successful stream (the Healer refused it only then), even a valid one."""
+    with pytest.raises(ValueError, match="max_heal_attempts"):
+        StreamingClient(api_key=KEY, base_url=fake_openrouter.base_url, max_heal_attempts=0)
+    with pytest.raises(ValueError, match="max_heal_attempts"):
+        StreamingClient(api_key=KEY, base_url=fake_openrouter.base_url, max_heal_attempts=True)
+    assert fake_openrouter.requests == []
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"base_url": None},  # used to fail later, in StreamingClient(): AttributeError on None.rstrip
+        {"healer_model": None},
+        {"default_model": 3},
+        {"site_name": 7},
+        {"track_usage": "no"},  # a truthy string used to turn tracking on
+        {"auto_heal_responses": "false"},
+        {"max_heal_attempts": True},
+    ],
+)
+def test_configure_refuses_values_of_the_wrong_type(changes: dict[str, Any]) -> None:
+    with pytest.raises(TypeError):
+        configure(**changes)
+    assert settings() == configure(reset=True)
