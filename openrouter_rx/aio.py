@@ -13,6 +13,10 @@ after ``await`` / inside ``async for`` always runs on the loop's thread, like an
   source raises ``reactivex.internal.exceptions.SequenceContainsNoElementsError`` (what
   ``Observable.run()`` raises too). Cancelling the awaiting task disposes the subscription.
 
+An error that is a ``StopIteration`` or ``StopAsyncIteration`` (a ``map`` that calls ``next()`` on
+an exhausted iterator) cannot cross a coroutine as itself: it is raised as a ``RuntimeError`` whose
+``__cause__`` it is, as Python does for generators.
+
 Timeouts come from the request (``orx.Timeout``) or from asyncio: ``asyncio.timeout(...)`` and
 ``asyncio.wait_for(...)`` cancel the task, which disposes. A notification that arrives after the
 event loop was closed is dropped (logged at DEBUG on ``openrouter_rx.aio``) and the subscription is
@@ -44,6 +48,9 @@ _T = TypeVar("_T")
 
 log = logging.getLogger("openrouter_rx.aio")
 
+_SLICE = 0.1
+"""Seconds a producer held by ``maxsize`` waits before it looks again whether the loop was closed."""
+
 _Kind = Literal["next", "error", "completed"]
 
 
@@ -55,6 +62,17 @@ def _hand_over(loop: asyncio.AbstractEventLoop, callback: Any, *args: Any) -> bo
         log.debug("a notification arrived after its event loop was closed; dropped")
         return False
     return True
+
+
+def _raisable(error: Exception) -> Exception:
+    """``error``, unless it is a ``StopIteration`` or ``StopAsyncIteration`` (raised in a coroutine
+    or set on a future it would end the iteration quietly or be refused): then a ``RuntimeError``
+    whose ``__cause__`` is ``error``, as Python does for a generator (PEP 479)."""
+    if not isinstance(error, (StopIteration, StopAsyncIteration)):
+        return error
+    wrapped = RuntimeError(f"the observable failed with {type(error).__name__}: {error}")
+    wrapped.__cause__ = error
+    return wrapped
 
 
 class _Channel(Generic[_T]):
@@ -82,8 +100,8 @@ class _Channel(Generic[_T]):
     def on_next(self, value: _T) -> None:
         if self.maxsize and threading.get_ident() != self.loop_thread:
             with self._space:  # backpressure: the reader waits for the consumer (never on the loop's own thread)
-                while self._in_flight >= self.maxsize and not self._closed:
-                    self._space.wait()
+                while self._in_flight >= self.maxsize and not self._closed and not self.loop.is_closed():
+                    self._space.wait(_SLICE)  # in slices: a closed loop takes nothing more (then dropped below)
                 if self._closed:
                     return
                 self._in_flight += 1
@@ -105,12 +123,12 @@ class _Channel(Generic[_T]):
 
     def take(self) -> tuple[_Kind, Any]:
         kind, value = self.buffer.popleft()
-        if kind == "next" and self.maxsize:
+        if kind != "next":
+            self.finished = True  # never reset: a close() from another thread may have set it already
+        elif self.maxsize:
             with self._space:
                 self._in_flight = max(0, self._in_flight - 1)
                 self._space.notify()
-        else:
-            self.finished = kind != "next"
         return kind, value
 
     @property
@@ -195,7 +213,7 @@ class ObservableIterator(AsyncIterator[_T]):
         if kind == "next":
             return value  # type: ignore[no-any-return]
         if kind == "error":
-            raise value
+            raise _raisable(value)
         raise StopAsyncIteration
 
     @property
@@ -262,7 +280,7 @@ async def _only_value(observable: Observable[_T], keep: Literal["first", "last"]
         if result.done():
             return
         if error is not None:
-            result.set_exception(error)
+            result.set_exception(_raisable(error))
         elif value:
             result.set_result(value[0])
         else:
