@@ -39,6 +39,7 @@ from .operators import track_usage as track_usage_operator
 from .operators._common import attach_partial
 from .options import CompletionOptions, StreamStart
 from .response import Response
+from .structured import HealAttempt
 from .usage import UsageTracker
 
 __all__ = ["StreamingClient"]
@@ -75,7 +76,8 @@ class StreamingClient:
         request_timeout: seconds without data (the idle timeout), or an :class:`~openrouter_rx.Timeout`.
         site_name: sent as ``X-Title``.
         site_url: sent as ``HTTP-Referer``.
-        track_usage: keep an :class:`~openrouter_rx.UsageTracker` at :attr:`usage_tracker`.
+        track_usage: keep an :class:`~openrouter_rx.UsageTracker` at :attr:`usage_tracker` (every
+            request, the healer's included).
         pool_size: reader threads and pooled connections of the Client (default 10).
         retries: ``retry_with_backoff(max_retries=retries)`` before any output (0: none).
         fallback_to_non_streaming: after the retries, send the request unstreamed when the stream
@@ -245,10 +247,12 @@ class StreamingClient:
         Args:
             messages: the conversation (a str is one user message).
             options: a :class:`~openrouter_rx.options.CompletionOptions` (or a dict of body fields);
-                ``model``, ``tools``, ``response_format`` and ``**params`` win over it.
+                ``model``, ``tools``, ``response_format`` and ``**params`` win over it (a param
+                given as ``None`` unsets the option).
             model: the model (default: the options', else this client's; ``None`` omits it).
-            accumulate_response: build and return the Response; ``False`` keeps nothing but a
-                chunk count and returns ``None``.
+            accumulate_response: build and return the Response; ``False`` keeps nothing here but
+                a chunk count and returns ``None`` (the transport still keeps the text so far, for
+                ``err.partial``).
             tools: Tool objects, ``@tool`` functions or tool dicts.
             response_format: a marshmallow schema, an :class:`~openrouter_rx.ResponseFormat` or a
                 dict; the Response's ``structured_output`` then gives the data (healed when
@@ -330,7 +334,7 @@ class StreamingClient:
         **params: Any,
     ) -> Response:
         """A blocking, non-streaming completion (``Client.complete_sync``) with this client's model
-        and options; recorded in :attr:`usage_tracker` when tracking, healed like
+        and options; recorded in :attr:`usage_tracker` when tracking (healer calls too), healed like
         :meth:`stream_complete` when ``auto_heal_responses`` is on. No callbacks fire.
 
         Example (the Ruby guide's fallback inside ``on_error``)::
@@ -368,6 +372,7 @@ class StreamingClient:
         if response_format is not None:
             body["response_format"] = response_format
         body.update(params)
+        body = {name: value for name, value in body.items() if value is not None}  # an explicit None unsets
         chosen = body.pop("model", self.model)
         return (chosen if model is _DEFAULT else model), body
 
@@ -389,10 +394,16 @@ class StreamingClient:
         :class:`~openrouter_rx.Healer`; unchanged when even healing fails (then reading
         ``structured_output`` raises, as without healing; the attempts were logged)."""
         healer = Healer(self.client, model=self.healer_model, max_attempts=self.max_heal_attempts)
-        parse = structured_output(response.response_format, heal=healer)
+        parse = structured_output(response.response_format, heal=healer, on_attempt=self._record_healer)
         try:
             value = blocking.wait(from_iterable(response.to_chunks()).pipe(parse))
         except StructuredOutputError:
             return response
         response.__dict__["structured_output"] = value  # the cached_property's slot: the healed value
         return response
+
+    def _record_healer(self, attempt: HealAttempt) -> None:
+        """Healing is billed: record each healer reply's usage in :attr:`usage_tracker`."""
+        reply = attempt.response
+        if self.usage_tracker is not None and isinstance(reply, Response) and reply.usage is not None:
+            self.usage_tracker.record(reply.usage, reply.model or attempt.model)

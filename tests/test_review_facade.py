@@ -10,10 +10,12 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from marshmallow import Schema, fields
 from support import WAIT
 
 import openrouter_rx as orx
 from openrouter_rx.config import configure, settings
+from openrouter_rx.options import CompletionOptions, StreamStart
 from openrouter_rx.streaming_client import StreamingClient
 from openrouter_rx.testing import (
     CompletionReply,
@@ -130,3 +132,57 @@ def test_configure_refuses_values_of_the_wrong_type(changes: dict[str, Any]) -> 
     with pytest.raises(TypeError):
         configure(**changes)
     assert settings() == configure(reset=True)
+
+
+# -- usage ----------------------------------------------------------------------------
+
+
+class City(Schema):
+    name = fields.String(required=True)
+    population = fields.Integer(required=True)
+
+
+def test_auto_heal_requests_are_recorded_in_the_usage_tracker(fake_openrouter: FakeOpenRouter) -> None:
+    """Healing is billed: the healer's calls used to be missing from ``sc.usage_tracker`` (it only
+    saw the stream), so ``track_usage=True`` under-reported tokens and cost."""
+    with StreamingClient(
+        api_key=KEY, base_url=fake_openrouter.base_url, track_usage=True, auto_heal_responses=True,
+        healer_model="healer/model", max_heal_attempts=2,
+    ) as sc:  # fmt: skip
+        fake_openrouter.enqueue(
+            StreamReply(text_chunks('{"name": "Oslo"}', prompt_tokens=5)),
+            CompletionReply(completion_body('{"name": "still no population"}', model="healer/model", prompt_tokens=7)),
+            CompletionReply(
+                completion_body('{"name": "Oslo", "population": 1}', model="healer/model", prompt_tokens=9)
+            ),
+        )
+        response = sc.stream_complete("a city", response_format=City)
+        assert response is not None and response.structured_output == {"name": "Oslo", "population": 1}
+        tracker = sc.usage_tracker
+        assert tracker is not None
+        assert tracker.requests == 3 and tracker.prompt_tokens == 5 + 7 + 9
+        assert tracker.by_model["healer/model"].requests == 2
+        fake_openrouter.enqueue(
+            CompletionReply(completion_body('{"name": "Oslo"}', prompt_tokens=11)),
+            CompletionReply(
+                completion_body('{"name": "Oslo", "population": 2}', model="healer/model", prompt_tokens=13)
+            ),
+        )
+        assert sc.complete_sync("a city", response_format=City).structured_output["population"] == 2
+        assert tracker.requests == 5 and tracker.prompt_tokens == 5 + 7 + 9 + 11 + 13
+
+
+# -- options --------------------------------------------------------------------------
+
+
+def test_an_explicit_none_unsets_an_option_and_is_not_in_the_on_start_params(fake_openrouter: FakeOpenRouter) -> None:
+    """Per-call ``temperature=None`` unsets the options' temperature (as ``merge`` does); the
+    ``on_start`` payload used to list it as ``None`` although it is not sent."""
+    with StreamingClient(api_key=KEY, base_url=fake_openrouter.base_url) as sc:
+        starts: list[StreamStart] = []
+        sc.on_stream("on_start", starts.append)
+        fake_openrouter.enqueue(StreamReply(text_chunks("ok")))
+        sc.stream_complete("hi", CompletionOptions(temperature=0.5, max_tokens=9), temperature=None)
+    body = fake_openrouter.wait_for_requests(1)[0].json
+    assert "temperature" not in body and body["max_tokens"] == 9
+    assert starts[0].params == {"max_tokens": 9}
