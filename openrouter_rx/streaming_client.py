@@ -56,6 +56,9 @@ _DEFAULT = _Default.TOKEN
 
 Options = CompletionOptions | Mapping[str, Any] | None
 
+_NOT_BODY = frozenset({"extra_headers", "scheduler"})
+"""Keyword arguments of ``Client.stream`` that are not body fields (left out of ``StreamStart.params``)."""
+
 
 class StreamingClient:
     """Callbacks over the Rx core: ``on_stream(event, fn)`` and a blocking ``stream_complete``.
@@ -276,7 +279,8 @@ class StreamingClient:
             raise TypeError(f"callback must be callable, not {type(callback).__name__}")
         chosen, body = self._arguments(options, model, tools, response_format, params)
         source = self._pipeline(messages, chosen, body, timeout)
-        start = StreamStart(chosen, self.client.build_body(messages, None, True, {})["messages"], dict(body))
+        fields = {name: value for name, value in body.items() if name not in _NOT_BODY}
+        start = StreamStart(chosen, self.client.build_body(messages, None, True, {})["messages"], fields)
         call = StreamCall(accumulate_response, context_of(source))
         callbacks = self._callbacks
         try:

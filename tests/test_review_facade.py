@@ -186,3 +186,17 @@ def test_an_explicit_none_unsets_an_option_and_is_not_in_the_on_start_params(fak
     body = fake_openrouter.wait_for_requests(1)[0].json
     assert "temperature" not in body and body["max_tokens"] == 9
     assert starts[0].params == {"max_tokens": 9}
+
+
+def test_on_start_params_are_body_fields_only_never_extra_headers(fake_openrouter: FakeOpenRouter) -> None:
+    """``extra_headers=`` (request headers, maybe an ``Authorization``) used to appear in the
+    ``on_start`` payload's ``params`` ("the other body fields"), where callbacks log them."""
+    secret = "Bearer sk-or-v1-per-request-override"
+    with StreamingClient(api_key=KEY, base_url=fake_openrouter.base_url) as sc:
+        starts: list[StreamStart] = []
+        sc.on_stream("on_start", starts.append)
+        fake_openrouter.enqueue(StreamReply(text_chunks("ok")))
+        sc.stream_complete("hi", temperature=0.1, extra_headers={"Authorization": secret, "X-Trace": "t1"})
+    request = fake_openrouter.wait_for_requests(1)[0]
+    assert request.headers["X-Trace"] == "t1" and "extra_headers" not in request.json
+    assert starts[0].params == {"temperature": 0.1} and secret not in repr(starts[0])
