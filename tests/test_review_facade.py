@@ -15,6 +15,7 @@ from support import WAIT
 
 import openrouter_rx as orx
 from openrouter_rx.config import configure, settings
+from openrouter_rx.errors import CallbackError
 from openrouter_rx.options import CompletionOptions, StreamStart
 from openrouter_rx.streaming_client import StreamingClient
 from openrouter_rx.testing import (
@@ -24,6 +25,7 @@ from openrouter_rx.testing import (
     StreamReply,
     completion_body,
     text_chunks,
+    tool_call_chunks,
 )
 
 KEY = "sk-or-v1-review-facade-0123456789"
@@ -200,3 +202,37 @@ def test_on_start_params_are_body_fields_only_never_extra_headers(fake_openroute
     request = fake_openrouter.wait_for_requests(1)[0]
     assert request.headers["X-Trace"] == "t1" and "extra_headers" not in request.json
     assert starts[0].params == {"temperature": 0.1} and secret not in repr(starts[0])
+
+
+# -- the callback policy, every event, both modes (coverage the facade's tests lacked) -----
+
+
+@pytest.mark.parametrize("event", ["on_start", "on_chunk", "callback", "on_tool_call_chunk", "on_finish"])
+@pytest.mark.parametrize("policy", ["raise", "log"])
+def test_every_event_under_both_policies(fake_openrouter: FakeOpenRouter, event: str, policy: str) -> None:
+    wire = tool_call_chunks([{"name": "f", "arguments": {"a": 1}}], text="Calling.")
+    fake_openrouter.enqueue(StreamReply(wire))
+    reported: list[Exception] = []
+    finished: list[Any] = []
+
+    def broken(_: Any) -> None:
+        raise LookupError(event)
+
+    with StreamingClient(api_key=KEY, base_url=fake_openrouter.base_url, callback_errors=policy) as sc:  # type: ignore[arg-type]
+        sc.on_stream("on_error", reported.append).on_stream("on_finish", finished.append)
+        if event != "callback":
+            sc.on_stream(event, broken)
+        call = {"callback": broken} if event == "callback" else {}
+        if policy == "raise":
+            with pytest.raises(CallbackError) as raised:
+                sc.stream_complete("hi", **call)
+            assert raised.value.event == event and isinstance(raised.value.__cause__, LookupError)
+            assert reported == [raised.value] and (finished == [] or event == "on_finish")
+            sent = len(fake_openrouter.requests)
+            assert sent == (0 if event == "on_start" else 1)  # on_start raising: nothing is sent
+        else:
+            response = sc.stream_complete("hi", **call)
+            assert response is not None and response.tool_calls[0].arguments == {"a": 1}
+            assert finished[-1] is response and reported
+            assert all(isinstance(e, CallbackError) and e.event == event for e in reported)
+            assert len(fake_openrouter.wait_for_requests(1)) == 1  # on_start raising: still sent
