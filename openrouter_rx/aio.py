@@ -181,6 +181,9 @@ class ObservableIterator(AsyncIterator[_T]):
         channel: _Channel[_T] = _Channel(asyncio.get_running_loop(), self._maxsize)
         self._channel = channel
         self._finalizer = weakref.finalize(self, channel.close)  # break / drop -> dispose
+        if self._closed:  # close() from another thread came before the finalizer existed
+            channel.close()
+            return channel
         try:
             channel.subscription.disposable = self._observable.subscribe(
                 channel.on_next, channel.on_error, channel.on_completed

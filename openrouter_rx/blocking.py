@@ -47,8 +47,15 @@ def iterate(observable: Observable[_T], *, timeout: float | None = None) -> Gene
     Nothing is subscribed before the first ``next()``. An ``on_error`` is raised here (the
     same exception object). The subscription is disposed when the generator ends, is closed
     (``close()``, leaving a ``with contextlib.closing(...)`` block) or garbage-collected, and
-    when the consumer's code raises out of a ``for`` loop over it (KeyboardInterrupt included:
-    Ctrl-C closes the connection). Values wait in an unbounded queue until taken.
+    when the consumer's code raises out of a ``for`` loop written over ``iterate(...)`` itself
+    (KeyboardInterrupt included: Ctrl-C closes the connection). A generator kept in a variable
+    lives as long as the variable (and a traceback that holds its frame): use ``closing()``.
+    Values wait in an unbounded queue until taken.
+
+    Like any generator it belongs to the thread that iterates it: ``close()`` from another
+    thread while it waits raises ``ValueError`` ("generator already executing"). To stop it
+    from elsewhere, end the source: ``iterate(source.pipe(ops.take_until(stop)))`` with a
+    ``Subject`` ``stop``; ``stop.on_next(None)`` from any thread ends the loop and disposes.
 
     Example::
 

@@ -7,18 +7,25 @@ Each test names the failure it guards against; none depends on timing (every wai
 from __future__ import annotations
 
 import asyncio
+import importlib
+import sys
 import threading
+import weakref
 from collections.abc import Coroutine
 from typing import Any, TypeVar
 
 import pytest
 import reactivex
 from reactivex import operators as ops
+from reactivex.disposable import Disposable
 from reactivex.scheduler import NewThreadScheduler
 from reactivex.subject import Subject
 from support import WAIT
 
+import openrouter_rx as orx
 from openrouter_rx import aio
+from openrouter_rx.blocking import iterate
+from openrouter_rx.testing import FakeOpenRouter, RecordedRequest, StreamReply, text_chunks
 
 T = TypeVar("T")
 
@@ -108,3 +115,112 @@ def test_aio_maxsize_releases_a_held_producer_when_the_loop_closes() -> None:
     assert disposed.wait(WAIT), "the producer is still held although its event loop is closed"
     assert len(emitted) < 1000
     kept[0].close()
+
+
+def test_aio_a_close_from_another_thread_during_the_first_anext_is_not_lost(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A close() that lands while the first ``__anext__`` sets the channel up (after its "closed?"
+    check, before the finalizer that close() calls exists) only set a flag nobody read again: the
+    subscription was made and iterated as if never closed. Replayed by closing from a thread at
+    the moment the finalizer is created."""
+    subscribed, disposed = threading.Event(), threading.Event()
+
+    def subscribe(observer: Any, scheduler: Any = None) -> Any:
+        subscribed.set()
+        observer.on_next(1)
+        return Disposable(disposed.set)
+
+    iterator = aio.iterate(reactivex.create(subscribe))
+    real_finalize = weakref.finalize
+
+    def close_first(obj: Any, func: Any, *args: Any) -> Any:
+        if obj is iterator:
+            closer = threading.Thread(target=iterator.close)
+            closer.start()
+            closer.join(WAIT)
+        return real_finalize(obj, func, *args)
+
+    monkeypatch.setattr(weakref, "finalize", close_first)
+
+    async def main() -> None:
+        with pytest.raises(StopAsyncIteration):
+            await asyncio.wait_for(iterator.__anext__(), WAIT)
+
+    run(main())
+    assert iterator.closed
+    assert not subscribed.is_set() or disposed.is_set()
+
+
+# -- blocking --------------------------------------------------------------------------------------
+
+
+def test_blocking_stop_from_another_thread_with_take_until(fake_openrouter: FakeOpenRouter) -> None:
+    """A generator cannot be closed from another thread while it waits (``ValueError``, and the
+    wait goes on); the documented way to stop ``blocking.iterate`` from elsewhere is to end the
+    source: ``take_until(stop)``. The loop ends and the connection is closed."""
+    wire = text_chunks("one two three")
+    fake_openrouter.enqueue(StreamReply(wire, stall_after=2, stall_keepalive=0.05))
+    stop: Subject[None] = Subject()
+    with orx.Client(base_url=fake_openrouter.base_url, timeout=orx.Timeout(connect=2, idle=3 * WAIT)) as client:
+        chunks = iterate(client.stream("hi").pipe(ops.take_until(stop)), timeout=WAIT)
+
+        got = [next(chunks)]  # the stream is running (it stalls after two chunks)
+        presser = threading.Thread(target=stop.on_next, args=(None,))
+        presser.start()
+        got.extend(chunks)  # ends when stop fires
+        presser.join(WAIT)
+        assert 1 <= len(got) <= 2
+        assert fake_openrouter.wait_for_requests(1, WAIT)[0].wait_disconnected(WAIT)
+
+
+# -- the Tk ChatStreamer wiring --------------------------------------------------------------------
+
+
+def _chat_streamer(client: orx.Client) -> tuple[Any, Any, Any]:
+    """``tk_app.ChatStreamer`` with a recording view over the real ``TkinterScheduler`` and the
+    pumped stand-in for a Tk root of ``test_ui_examples``."""
+    from test_ui_examples import EXAMPLES, PumpedRoot
+
+    sys.path.insert(0, str(EXAMPLES))
+    try:
+        tk_app = importlib.import_module("tk_app")
+    finally:
+        sys.path.remove(str(EXAMPLES))
+    from reactivex.scheduler.mainloop import TkinterScheduler
+
+    root = PumpedRoot()
+    view = tk_app.RecordingView()
+    return tk_app.ChatStreamer(client, TkinterScheduler(root), view), root, view
+
+
+def _prompt_of(request: RecordedRequest) -> str:
+    return str(request.json["messages"][-1]["content"])
+
+
+def test_chat_streamer_renders_an_error_once_and_stop_after_it_is_silent(fake_openrouter: FakeOpenRouter) -> None:
+    fake_openrouter.enqueue(StreamReply(text_chunks("cut short here"), disconnect_after=3))
+    with orx.Client(base_url=fake_openrouter.base_url, timeout=orx.Timeout(connect=2, idle=3 * WAIT)) as client:
+        streamer, root, view = _chat_streamer(client)
+        streamer.send("go")
+        root.pump_until(lambda: bool(view.outcomes))
+        assert fake_openrouter.wait_for_requests(1, WAIT)[0].wait_finished(WAIT)
+        root.pump()  # whatever the failed stream still had queued
+        streamer.stop()
+        assert len(view.outcomes) == 1 and isinstance(view.outcomes[0], orx.TruncatedStreamError)
+
+
+def test_chat_streamer_send_twice_before_the_ui_loop_runs(fake_openrouter: FakeOpenRouter) -> None:
+    """Two Sends in one UI turn: the first stream is disposed (its connection closed, if it was
+    even sent), the view is told "stopped" once, and only the second answer is shown."""
+    fake_openrouter.responder = lambda request: StreamReply(
+        text_chunks(f"answer to {_prompt_of(request)}"), stall_after=2 if _prompt_of(request) == "first" else None
+    )
+    with orx.Client(base_url=fake_openrouter.base_url, timeout=orx.Timeout(connect=2, idle=3 * WAIT)) as client:
+        streamer, root, view = _chat_streamer(client)
+        streamer.send("first")
+        streamer.send("second")
+        root.pump_until(lambda: len(view.outcomes) == 2)
+        stopped, answer = view.outcomes
+        assert stopped is None and isinstance(answer, orx.Response) and answer.content == "answer to second"
+        assert view.text() == "answer to second" and not streamer.running
+        firsts = [r for r in fake_openrouter.requests if _prompt_of(r) == "first"]
+        assert all(r.wait_disconnected(WAIT) for r in firsts)
