@@ -128,13 +128,23 @@ class StreamingClient:
                 raise TypeError("give api_key or access_token (the same thing), not two different keys")
             api_key = access_token
         self._callbacks = CallbackRegistry(callback_errors)
+        self.model: str | None = model if model is not None else conf.default_model
+        self.retries = conf.retries if retries is None else retries
+        if self.retries < 0:
+            raise ValueError(f"retries must be >= 0, not {self.retries}")
+        self.fallback_to_non_streaming = bool(fallback_to_non_streaming)
+        self.auto_heal_responses = conf.auto_heal_responses if auto_heal_responses is None else auto_heal_responses
+        self.healer_model = healer_model if healer_model is not None else conf.healer_model
+        heals = self.max_heal_attempts = max_heal_attempts if max_heal_attempts is not None else conf.max_heal_attempts
+        if isinstance(heals, bool) or not (isinstance(heals, int) and heals >= 1):
+            raise ValueError(f"max_heal_attempts must be an int >= 1, not {heals!r}")
         connection = (api_key, base_url, request_timeout, site_name, site_url, pool_size)
         if client is not None:
             if any(value is not None for value in connection):
                 raise TypeError("client= takes an existing Client: give the connection arguments to that Client")
             self.client = client
             self._owns_client = False
-        else:
+        else:  # made last: nothing to close when an argument above is refused
             self.client = Client(
                 api_key=api_key if api_key is not None else conf.api_key,
                 base_url=base_url if base_url is not None else conf.base_url,
@@ -144,18 +154,6 @@ class StreamingClient:
                 pool_size=pool_size if pool_size is not None else 10,
             )
             self._owns_client = True
-        self.model: str | None = model if model is not None else conf.default_model
-        self.retries = conf.retries if retries is None else retries
-        if self.retries < 0:
-            raise ValueError(f"retries must be >= 0, not {self.retries}")
-        self.fallback_to_non_streaming = bool(fallback_to_non_streaming)
-        self.auto_heal_responses = conf.auto_heal_responses if auto_heal_responses is None else auto_heal_responses
-        self.healer_model = healer_model if healer_model is not None else conf.healer_model
-        self.max_heal_attempts = max_heal_attempts if max_heal_attempts is not None else conf.max_heal_attempts
-        if not isinstance(self.max_heal_attempts, int) or isinstance(self.max_heal_attempts, bool):
-            raise ValueError(f"max_heal_attempts must be an int >= 1, not {self.max_heal_attempts!r}")
-        if self.max_heal_attempts < 1:
-            raise ValueError(f"max_heal_attempts must be >= 1, not {self.max_heal_attempts}")
         tracking = conf.track_usage if track_usage is None else track_usage
         self.usage_tracker: UsageTracker | None = UsageTracker(pricing=self.client.pricing_for) if tracking else None
         self._closed = False
