@@ -100,9 +100,14 @@ def test_aio_maxsize_releases_a_held_producer_when_the_loop_closes() -> None:
     sees the closed loop, drops the value and disposes, as an unbounded iterator does."""
     disposed = threading.Event()
     emitted: list[int] = []
-    producer = NewThreadScheduler()
-    source = reactivex.from_iterable(range(1000), scheduler=producer).pipe(
-        ops.do_action(emitted.append), ops.finally_action(disposed.set)
+    producers: set[threading.Thread] = set()
+
+    def emit(value: int) -> None:
+        emitted.append(value)
+        producers.add(threading.current_thread())
+
+    source = reactivex.from_iterable(range(1000), scheduler=NewThreadScheduler()).pipe(
+        ops.do_action(emit), ops.finally_action(disposed.set)
     )
     kept: list[aio.ObservableIterator[int]] = []
 
@@ -114,6 +119,9 @@ def test_aio_maxsize_releases_a_held_producer_when_the_loop_closes() -> None:
     assert run(main()) == 0
     assert disposed.wait(WAIT), "the producer is still held although its event loop is closed"
     assert len(emitted) < 1000
+    (producer,) = producers
+    producer.join(WAIT)
+    assert not producer.is_alive(), "the producer thread was left behind"
     kept[0].close()
 
 
