@@ -10,11 +10,33 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["CompletionOptions", "StreamStart"]
+__all__ = ["CompletionOptions", "StreamStart", "check_model", "check_names"]
+
+_RUBY_NAMES = {
+    "providers": "provider={'order': [...]}",
+    "extras": "extra={...}",
+}
+"""Option names of the Ruby gem that are no OpenRouter body field: sent, they would be ignored."""
+
+
+def check_names(names: Iterable[str]) -> None:
+    """``TypeError`` naming the Python option when ``names`` holds one of the Ruby gem's own
+    (``providers``, ``extras``), which OpenRouter would silently ignore. Put a field of that name
+    in ``extra=`` to send it anyway."""
+    for name in names:
+        if name in _RUBY_NAMES:
+            raise TypeError(f"{name!r} is the Ruby gem's option name; here it is {_RUBY_NAMES[name]}")
+
+
+def check_model(model: object) -> None:
+    """``TypeError`` unless ``model`` is a str or ``None`` (a list of fallback models is ``models=``)."""
+    if model is not None and not isinstance(model, str):
+        hint = "; for fallback models use models=[...]" if isinstance(model, list | tuple) else ""
+        raise TypeError(f"model must be a model id (str) or None, not {type(model).__name__}{hint}")
 
 
 @dataclass(frozen=True)
@@ -46,6 +68,9 @@ class CompletionOptions:
             routing and features.
         metadata, user, session_id: tracking fields.
         extra: any other body field, by its wire name.
+
+    Raises:
+        TypeError: ``model`` is not a str (fallback models go in ``models``).
     """
 
     model: str | None = None
@@ -83,6 +108,7 @@ class CompletionOptions:
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        check_model(self.model)
         if not isinstance(self.extra, Mapping):
             raise TypeError(f"extra must be a mapping of body fields, not {type(self.extra).__name__}")
         object.__setattr__(self, "extra", dict(self.extra))  # a copy: the caller's dict may change later
@@ -94,7 +120,12 @@ class CompletionOptions:
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any]) -> CompletionOptions:
-        """Options from a dict of body fields: known names become fields, the others go to ``extra``."""
+        """Options from a dict of body fields: known names become fields, the others go to ``extra``.
+
+        Raises:
+            TypeError: a name of the Ruby gem (``providers``, ``extras``), or a ``model`` that is no str.
+        """
+        check_names(values)
         known = {name: value for name, value in values.items() if name in _FIELDS}
         extra = dict(values.get("extra") or {})
         extra.update({name: value for name, value in values.items() if name not in _FIELDS and name != "extra"})
@@ -112,7 +143,11 @@ class CompletionOptions:
 
         Known field names replace the field (``None`` unsets it); any other name is added to
         ``extra``, and ``extra=`` is merged into the current ``extra``.
+
+        Raises:
+            TypeError: as :meth:`from_mapping`.
         """
+        check_names(overrides)
         known = {name: value for name, value in overrides.items() if name in _FIELDS}
         extra = {**self.extra, **dict(overrides.get("extra") or {})}
         extra.update({name: value for name, value in overrides.items() if name not in _FIELDS and name != "extra"})

@@ -37,7 +37,7 @@ from .operators import fallback_to_non_streaming as fallback_operator
 from .operators import retry_with_backoff, structured_output
 from .operators import track_usage as track_usage_operator
 from .operators._common import attach_partial
-from .options import CompletionOptions, StreamStart
+from .options import CompletionOptions, StreamStart, check_model, check_names
 from .response import Response
 from .structured import HealAttempt
 from .usage import UsageTracker
@@ -368,6 +368,9 @@ class StreamingClient:
             options = CompletionOptions.from_mapping(options)
         elif not isinstance(options, CompletionOptions):
             raise TypeError(f"options must be a CompletionOptions or a dict, not {type(options).__name__}")
+        check_names(params)
+        if not isinstance(model, _Default):
+            check_model(model)
         body = options.to_params()
         if tools is not None:
             body["tools"] = tools

@@ -236,3 +236,36 @@ def test_every_event_under_both_policies(fake_openrouter: FakeOpenRouter, event:
             assert finished[-1] is response and reported
             assert all(isinstance(e, CallbackError) and e.event == event for e in reported)
             assert len(fake_openrouter.wait_for_requests(1)) == 1  # on_start raising: still sent
+
+
+# -- porting from the Ruby gem: options that used to be sent and silently ignored ------------
+
+
+def test_a_list_of_models_as_model_is_a_type_error_naming_models(fake_openrouter: FakeOpenRouter) -> None:
+    """Ruby's ``model: ["a", "b"]`` (fallback models) used to be sent as a JSON list in ``model``."""
+    with pytest.raises(TypeError, match="models="):
+        CompletionOptions(model=["a/one", "b/two"])  # type: ignore[arg-type]
+    with StreamingClient(api_key=KEY, base_url=fake_openrouter.base_url) as sc:
+        with pytest.raises(TypeError, match="models="):
+            sc.stream_complete("hi", model=["a/one", "b/two"])  # type: ignore[arg-type]
+        with pytest.raises(TypeError, match="models="):
+            sc.stream_complete("hi", {"model": ["a/one", "b/two"]})
+    assert fake_openrouter.requests == []
+
+
+@pytest.mark.parametrize(("name", "hint"), [("providers", "provider="), ("extras", "extra=")])
+def test_the_ruby_only_option_names_are_type_errors_with_the_python_name(
+    fake_openrouter: FakeOpenRouter, name: str, hint: str
+) -> None:
+    """``providers:``/``extras:`` are the gem's names; given here (a dict of options, ``merge`` or a
+    keyword) they used to go out as unknown body fields that OpenRouter ignores."""
+    value: Any = ["anthropic"] if name == "providers" else {"foo": 1}
+    with pytest.raises(TypeError, match=hint):
+        CompletionOptions.from_mapping({name: value})
+    with pytest.raises(TypeError, match=hint):
+        CompletionOptions().merge(**{name: value})
+    with StreamingClient(api_key=KEY, base_url=fake_openrouter.base_url) as sc:
+        with pytest.raises(TypeError, match=hint):
+            sc.stream_complete("hi", **{name: value})
+    assert fake_openrouter.requests == []
+    assert CompletionOptions(extra={name: value}).to_params() == {name: value}  # explicit extra: sent as asked
