@@ -232,3 +232,30 @@ def test_chat_streamer_send_twice_before_the_ui_loop_runs(fake_openrouter: FakeO
         assert view.text() == "answer to second" and not streamer.running
         firsts = [r for r in fake_openrouter.requests if _prompt_of(r) == "first"]
         assert all(r.wait_disconnected(WAIT) for r in firsts)
+
+
+def test_blocking_keyboard_interrupt_in_the_consumer_or_thrown_in_disposes(fake_openrouter: FakeOpenRouter) -> None:
+    """Ctrl-C while the consumer's own code runs (not while the generator waits) and an exception
+    thrown into the generator both close the connection."""
+    with orx.Client(base_url=fake_openrouter.base_url, timeout=orx.Timeout(connect=2, idle=3 * WAIT)) as client:
+        for index, how in enumerate(("consumer", "throw")):
+            wire = text_chunks("one two three")
+            fake_openrouter.enqueue(StreamReply(wire, stall_after=2, stall_keepalive=0.05))
+            with pytest.raises(KeyboardInterrupt):
+                if how == "consumer":
+                    for _ in iterate(client.stream("hi"), timeout=WAIT):
+                        raise KeyboardInterrupt
+                else:
+                    chunks = iterate(client.stream("hi"), timeout=WAIT)
+                    next(chunks)
+                    chunks.throw(KeyboardInterrupt())
+            request = fake_openrouter.wait_for_requests(index + 1, WAIT)[index]
+            assert request.wait_disconnected(WAIT), f"{how}: the connection was not closed"
+
+
+def test_blocking_a_large_synchronous_source_inside_and_outside_a_trampoline() -> None:
+    numbers = range(100_000)
+    assert list(iterate(reactivex.from_iterable(numbers), timeout=WAIT)) == list(numbers)
+    inside: list[list[int]] = []
+    reactivex.of(1).subscribe(lambda _: inside.append(list(iterate(reactivex.from_iterable(numbers), timeout=WAIT))))
+    assert inside == [list(numbers)]
