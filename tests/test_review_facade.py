@@ -19,6 +19,7 @@ from openrouter_rx.errors import CallbackError
 from openrouter_rx.options import CompletionOptions, StreamStart
 from openrouter_rx.streaming_client import StreamingClient
 from openrouter_rx.testing import (
+    ChunkFactory,
     CompletionReply,
     ErrorReply,
     FakeOpenRouter,
@@ -269,3 +270,61 @@ def test_the_ruby_only_option_names_are_type_errors_with_the_python_name(
             sc.stream_complete("hi", **{name: value})
     assert fake_openrouter.requests == []
     assert CompletionOptions(extra={name: value}).to_params() == {name: value}  # explicit extra: sent as asked
+
+
+# -- exactly once, concurrency (coverage) ----------------------------------------------------
+
+
+def test_retries_after_a_role_chunk_then_an_error_chunk_or_a_stall_deliver_each_chunk_once(
+    fake_openrouter: FakeOpenRouter,
+) -> None:
+    factory = ChunkFactory()
+    final = text_chunks("third time")
+    fake_openrouter.enqueue(
+        StreamReply([factory.role(), factory.error(502)]),  # an error chunk before any output
+        StreamReply([factory.role()], stall_after=1, stall_keepalive=0.05, done=False),  # a stall before output
+        StreamReply(final),
+    )
+    with StreamingClient(api_key=KEY, base_url=fake_openrouter.base_url, request_timeout=0.3, retries=2) as sc:
+        log: list[tuple[str, Any]] = []
+        for event in ("on_start", "on_chunk", "on_finish", "on_error"):
+            sc.on_stream(event, lambda payload, event=event: log.append((event, payload)))
+        response = sc.stream_complete("hi")
+    assert response is not None and response.content == "third time"
+    names = [name for name, _ in log]
+    assert names == ["on_start"] + ["on_chunk"] * len(final) + ["on_finish"]
+    assert [chunk.id for name, chunk in log if name == "on_chunk"] == [c["id"] for c in final]
+    assert len(fake_openrouter.wait_for_requests(3)) == 3
+
+
+def test_one_streaming_client_from_several_threads(fake_openrouter: FakeOpenRouter) -> None:
+    count = 8
+    fake_openrouter.enqueue(
+        *[StreamReply(text_chunks(f"answer {i}", prompt_tokens=3), delay=0.002) for i in range(count)]
+    )
+    results: dict[str, str] = {}
+    own_chunks: dict[str, int] = {}
+    shared: list[str] = []
+    lock = threading.Lock()
+    with StreamingClient(api_key=KEY, base_url=fake_openrouter.base_url, track_usage=True, pool_size=3) as sc:
+        sc.on_stream("on_chunk", lambda _: shared.append(threading.current_thread().name))
+
+        def run(name: str) -> None:
+            seen: list[orx.Chunk] = []
+            response = sc.stream_complete(name, callback=seen.append)
+            with lock:
+                results[name] = response.content if response is not None else ""
+                own_chunks[name] = len(seen)
+
+        threads = [threading.Thread(target=run, args=(f"t{i}",), name=f"t{i}") for i in range(count)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(WAIT)
+        assert not any(thread.is_alive() for thread in threads)
+        tracker = sc.usage_tracker
+        assert tracker is not None and tracker.requests == count and tracker.prompt_tokens == 3 * count
+    assert sorted(results.values()) == sorted(f"answer {i}" for i in range(count))
+    per_stream = len(text_chunks("answer 0"))
+    assert set(own_chunks.values()) == {per_stream}  # each call's callback saw its own chunks only
+    assert len(shared) == per_stream * count and {shared.count(f"t{i}") for i in range(count)} == {per_stream}
