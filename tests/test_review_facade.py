@@ -328,3 +328,29 @@ def test_one_streaming_client_from_several_threads(fake_openrouter: FakeOpenRout
     per_stream = len(text_chunks("answer 0"))
     assert set(own_chunks.values()) == {per_stream}  # each call's callback saw its own chunks only
     assert len(shared) == per_stream * count and {shared.count(f"t{i}") for i in range(count)} == {per_stream}
+
+
+def test_callbacks_that_register_or_clear_callbacks_while_running(fake_openrouter: FakeOpenRouter) -> None:
+    """Each event fires the callbacks registered when it starts: one added during ``on_chunk`` runs
+    from the next chunk on; ``clear_callbacks()`` during an event stops the later events."""
+    wire = text_chunks("a b c")
+    fake_openrouter.enqueue(StreamReply(wire), StreamReply(wire))
+    with StreamingClient(api_key=KEY, base_url=fake_openrouter.base_url) as sc:
+        got: list[str] = []
+
+        def adder(_: orx.Chunk) -> None:
+            got.append("adder")
+            if got.count("adder") == 1:
+                sc.on_stream("on_chunk", lambda _: got.append("added"))
+
+        sc.on_stream("on_chunk", adder)
+        sc.stream_complete("hi")
+        assert got.count("adder") == len(wire) and got.count("added") == len(wire) - 1
+        assert got[:2] == ["adder", "adder"]  # not during the chunk that registered it
+
+        got.clear()
+        sc.clear_callbacks().on_stream("on_chunk", lambda _: (got.append("clearer"), sc.clear_callbacks()))
+        sc.on_stream("on_chunk", lambda _: got.append("same event")).on_stream("on_finish", lambda _: got.append("end"))
+        response = sc.stream_complete("hi")
+    assert response is not None and response.content == "a b c"
+    assert got == ["clearer", "same event"]  # the event in progress completes; nothing after it
