@@ -33,7 +33,6 @@ from reactivex import operators as ops
 
 import openrouter_rx as orx
 from openrouter_rx import operators as orx_ops
-from openrouter_rx.blocking import iterate
 from openrouter_rx.testing import (
     ErrorReply,
     FakeOpenRouter,
@@ -148,7 +147,7 @@ def results(
     )
     # blocking.iterate hands each result to this thread (SQLite connections are thread-bound);
     # leaving the loop early (an error in the writer, Ctrl-C) disposes: every open connection closes.
-    return iterate(pipeline)
+    return orx.blocking.iterate(pipeline)
 
 
 class Writer(Protocol):

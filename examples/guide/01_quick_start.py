@@ -12,14 +12,13 @@ from __future__ import annotations
 
 import openrouter_rx as orx
 from openrouter_rx import operators as orx_ops
-from openrouter_rx.streaming_client import StreamingClient
 from openrouter_rx.testing import StreamReply, demo_client, text_chunks
 
 MESSAGES = [{"role": "user", "content": "Write a short story about a robot"}]
 STORY = "Unit 7 swept the empty station every night, until one night it found a seed and planted it."
 
 
-def callback_way(streaming_client: StreamingClient) -> orx.Response | None:
+def callback_way(streaming_client: orx.StreamingClient) -> orx.Response | None:
     """The Ruby snippet, in Python: one blocking call returns the accumulated response."""
     return streaming_client.stream_complete(MESSAGES, model="openai/gpt-4o-mini", accumulate_response=True)
 
@@ -31,7 +30,7 @@ def rx_way(client: orx.Client) -> orx.Response:
 
 def main() -> None:
     with demo_client() as (client, fake):
-        streaming_client = StreamingClient(client=client)  # with a key: StreamingClient() reads $OPENROUTER_API_KEY
+        streaming_client = orx.StreamingClient(client=client)  # alone: orx.StreamingClient() reads $OPENROUTER_API_KEY
         if fake is not None:
             fake.enqueue(StreamReply(text_chunks(STORY)), StreamReply(text_chunks(STORY)))
 

@@ -15,9 +15,8 @@ from typing import Any
 
 from reactivex import operators as ops
 
+import openrouter_rx as orx
 from openrouter_rx import operators as orx_ops
-from openrouter_rx.options import CompletionOptions
-from openrouter_rx.streaming_client import StreamingClient
 from openrouter_rx.testing import FakeOpenRouter, demo_client
 
 MESSAGES = [{"role": "user", "content": "Describe the sea in five words."}]
@@ -34,11 +33,11 @@ def sent(fake: FakeOpenRouter | None) -> str:
 
 
 def main() -> None:
-    stream_opts = CompletionOptions(model="openai/gpt-4o-mini", temperature=0.8, max_tokens=2000)
+    stream_opts = orx.CompletionOptions(model="openai/gpt-4o-mini", temperature=0.8, max_tokens=2000)
     print("options:", stream_opts.to_params())
 
     with demo_client() as (client, fake):
-        streaming_client = StreamingClient(client=client)
+        streaming_client = orx.StreamingClient(client=client)
 
         # -- the callback way --------------------------------------------------------------------
         response = streaming_client.stream_complete(MESSAGES, stream_opts, accumulate_response=True)

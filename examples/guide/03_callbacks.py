@@ -14,8 +14,6 @@ from reactivex import operators as ops
 
 import openrouter_rx as orx
 from openrouter_rx import operators as orx_ops
-from openrouter_rx.options import StreamStart
-from openrouter_rx.streaming_client import StreamingClient
 from openrouter_rx.testing import StreamReply, demo_client, text_chunks
 
 MESSAGES = [{"role": "user", "content": "Tell me about quantum computing"}]
@@ -23,7 +21,7 @@ MODEL = "anthropic/claude-3.5-sonnet"
 ANSWER = "Quantum computers use qubits, which can hold superpositions of 0 and 1."
 
 
-def on_start(data: StreamStart) -> None:
+def on_start(data: orx.StreamStart) -> None:
     print(f"Starting request to {data.model}")
     print(f"Messages: {len(data.messages)} messages")
 
@@ -44,7 +42,7 @@ def on_error(error: Exception) -> None:
     print(f"Error: {error}")
 
 
-def callback_way(streaming_client: StreamingClient) -> None:
+def callback_way(streaming_client: orx.StreamingClient) -> None:
     """Chained registrations, as in the Ruby guide."""
     (
         streaming_client.on_stream("on_start", on_start)
@@ -55,7 +53,7 @@ def callback_way(streaming_client: StreamingClient) -> None:
     streaming_client.stream_complete(MESSAGES, model=MODEL)
 
 
-def decorator_way(streaming_client: StreamingClient) -> None:
+def decorator_way(streaming_client: orx.StreamingClient) -> None:
     """The same registry, as decorators (the function is returned unchanged)."""
     streaming_client.clear_callbacks()
 
@@ -83,7 +81,7 @@ def main() -> None:
         if fake is not None:
             fake.enqueue(*(StreamReply(text_chunks(ANSWER, model=MODEL), delay=0.01) for _ in range(3)))
         print("== the callback way")
-        streaming_client = StreamingClient(client=client)
+        streaming_client = orx.StreamingClient(client=client)
         callback_way(streaming_client)
         print("== decorators")
         decorator_way(streaming_client)

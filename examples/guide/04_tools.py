@@ -17,7 +17,6 @@ from reactivex import operators as ops
 
 import openrouter_rx as orx
 from openrouter_rx import operators as orx_ops
-from openrouter_rx.streaming_client import StreamingClient
 from openrouter_rx.testing import StreamReply, demo_client, tool_call_chunks
 
 MESSAGES = [{"role": "user", "content": "What's the weather in Tokyo and London?"}]
@@ -39,7 +38,7 @@ def get_weather(location: str, units: Literal["celsius", "fahrenheit"] = "celsiu
     return f"sunny, 21 degrees {units} in {location}"  # a real tool would ask a weather service
 
 
-def callback_way(streaming_client: StreamingClient) -> None:
+def callback_way(streaming_client: orx.StreamingClient) -> None:
     @streaming_client.on_stream("on_tool_call_chunk")
     def show(chunk: orx.Chunk) -> None:
         for delta in chunk.tool_calls:  # fragments: the name arrives first, the arguments in pieces
@@ -69,7 +68,7 @@ def main() -> None:
                 StreamReply(tool_call_chunks(CALLS, model=MODEL)), StreamReply(tool_call_chunks(CALLS, model=MODEL))
             )
         print("== the callback way")
-        callback_way(StreamingClient(client=client))
+        callback_way(orx.StreamingClient(client=client))
         print("== the Rx way")
         rx_way(client)
         # Sending the results back and asking again, turn after turn, is orx.tool_loop(...).

@@ -16,8 +16,6 @@ import time
 from dataclasses import dataclass, field
 
 import openrouter_rx as orx
-from openrouter_rx.blocking import iterate
-from openrouter_rx.streaming_client import StreamingClient
 from openrouter_rx.testing import StreamReply, demo_client, text_chunks
 
 MESSAGES = [{"role": "user", "content": "List the planets of the solar system."}]
@@ -58,7 +56,7 @@ def main() -> None:
 
         # -- the callback way: the Ruby block is callback= -------------------------------------------
         sinks = Sinks()
-        streaming_client = StreamingClient(client=client)
+        streaming_client = orx.StreamingClient(client=client)
         result = streaming_client.stream_complete(
             MESSAGES, model="openai/gpt-4o-mini", accumulate_response=False, callback=sinks.handle
         )
@@ -67,7 +65,7 @@ def main() -> None:
         # -- the Rx way: chunks are produced on the client's reader threads; blocking.iterate hands
         # them to this thread (SQLite connections, like many UI toolkits, are bound to their thread).
         sinks = Sinks()
-        for chunk in iterate(client.stream(MESSAGES, model="openai/gpt-4o-mini")):
+        for chunk in orx.blocking.iterate(client.stream(MESSAGES, model="openai/gpt-4o-mini")):
             sinks.handle(chunk)
         sinks.report("Rx way")
 

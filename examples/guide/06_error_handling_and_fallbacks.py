@@ -20,7 +20,6 @@ import logging
 
 import openrouter_rx as orx
 from openrouter_rx import operators as orx_ops
-from openrouter_rx.streaming_client import StreamingClient
 from openrouter_rx.testing import CompletionReply, ErrorReply, FakeOpenRouter, completion_body, demo_client
 
 logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
@@ -38,7 +37,7 @@ def fail_then_answer(fake: FakeOpenRouter | None) -> None:
 
 def by_hand(client: orx.Client) -> None:
     """1. The Ruby guide's on_error fallback, with retries off so the first failure shows."""
-    streaming_client = StreamingClient(client=client, retries=0)
+    streaming_client = orx.StreamingClient(client=client, retries=0)
     answers: list[orx.Response] = []
 
     @streaming_client.on_stream("on_error")
@@ -58,7 +57,7 @@ def by_hand(client: orx.Client) -> None:
 
 def with_the_option(client: orx.Client) -> None:
     """2. The facade does it: retries first (none left here), then one non-streaming request."""
-    streaming_client = StreamingClient(client=client, retries=0, fallback_to_non_streaming=True)
+    streaming_client = orx.StreamingClient(client=client, retries=0, fallback_to_non_streaming=True)
     response = streaming_client.stream_complete(MESSAGES, model="openai/gpt-4o-mini")
     assert response is not None
     print(f"fallback used: {response.content}")

@@ -17,8 +17,6 @@ from reactivex import operators as ops
 
 import openrouter_rx as orx
 from openrouter_rx import operators as orx_ops
-from openrouter_rx.options import StreamStart
-from openrouter_rx.streaming_client import StreamingClient
 from openrouter_rx.testing import StreamReply, demo_client, text_chunks
 
 MESSAGES = [{"role": "user", "content": "Explain photosynthesis in two sentences."}]
@@ -32,11 +30,11 @@ def log_performance(metrics: dict[str, Any]) -> None:
     print(f"log_performance({metrics})")
 
 
-def callback_way(streaming_client: StreamingClient) -> None:
+def callback_way(streaming_client: orx.StreamingClient) -> None:
     started = 0.0
     token_count = 0
 
-    def on_start(_: StreamStart) -> None:
+    def on_start(_: orx.StreamStart) -> None:
         nonlocal started
         started = time.monotonic()
 
@@ -80,7 +78,7 @@ def main() -> None:
         if fake is not None:
             fake.enqueue(*(StreamReply(text_chunks(ANSWER), delay=0.01) for _ in range(2)))
         print("== the callback way")
-        callback_way(StreamingClient(client=client))
+        callback_way(orx.StreamingClient(client=client))
         print("== the Rx way: meter()")
         rx_way(client)
 

@@ -15,14 +15,13 @@ from reactivex import operators as ops
 
 import openrouter_rx as orx
 from openrouter_rx import operators as orx_ops
-from openrouter_rx.streaming_client import StreamingClient
 from openrouter_rx.testing import StreamReply, demo_client, text_chunks
 
 MESSAGES = [{"role": "user", "content": "Name the three primary colours."}]
 ANSWER = "Red, yellow and blue (or red, green and blue for light)."
 
 
-def callback_way(streaming_client: StreamingClient) -> None:
+def callback_way(streaming_client: orx.StreamingClient) -> None:
     response = streaming_client.stream_complete(MESSAGES, accumulate_response=True)  # the default
     assert response is not None
     print(response.content)
@@ -58,7 +57,7 @@ def main() -> None:
         if fake is not None:
             fake.enqueue(*(StreamReply(text_chunks(ANSWER)) for _ in range(4)))
         print("== the callback way")
-        callback_way(StreamingClient(client=client))
+        callback_way(orx.StreamingClient(client=client))
         print("== the Rx way")
         rx_way(client)
 

@@ -20,7 +20,6 @@ from reactivex import operators as ops
 
 import openrouter_rx as orx
 from openrouter_rx import operators as orx_ops
-from openrouter_rx.streaming_client import StreamingClient
 from openrouter_rx.testing import CompletionReply, StreamReply, completion_body, demo_client, text_chunks
 
 MESSAGES = [{"role": "user", "content": "Create a user: John Doe, 30, john@example.com"}]
@@ -36,7 +35,7 @@ class UserSchema(Schema):
 
 
 def callback_way(client: orx.Client, offline: bool) -> None:
-    streaming_client = StreamingClient(client=client)
+    streaming_client = orx.StreamingClient(client=client)
     response = streaming_client.stream_complete(
         MESSAGES, model="openai/gpt-4o", response_format=UserSchema, accumulate_response=True
     )
@@ -46,7 +45,7 @@ def callback_way(client: orx.Client, offline: bool) -> None:
 
     # Auto-healing: the reply says "thirty"; the healer model (a non-streaming request) fixes it.
     if offline:
-        healing_client = StreamingClient(client=client, auto_heal_responses=True, healer_model="openai/gpt-4o-mini")
+        healing_client = orx.StreamingClient(client=client, auto_heal_responses=True, healer_model="openai/gpt-4o-mini")
         response = healing_client.stream_complete(MESSAGES, model="openai/gpt-4o", response_format=UserSchema)
         assert response is not None
         print(f"healed: {response.content!r} -> {response.structured_output}")

@@ -16,8 +16,6 @@ from typing import Any
 
 import openrouter_rx as orx
 from openrouter_rx import operators as orx_ops
-from openrouter_rx.config import configure, settings
-from openrouter_rx.streaming_client import StreamingClient
 from openrouter_rx.testing import FakeOpenRouter, demo_client
 
 MESSAGES = [{"role": "user", "content": "Hello!"}]
@@ -33,13 +31,13 @@ def headers_seen(fake: FakeOpenRouter | None) -> str:
 
 def main() -> None:
     # Process-wide defaults: healing for structured outputs, as in the Ruby guide.
-    configure(auto_heal_responses=True, healer_model="openai/gpt-4o-mini")
-    print(f"settings: {settings()}")
+    orx.configure(auto_heal_responses=True, healer_model="openai/gpt-4o-mini")
+    print(f"settings: {orx.settings()}")
     try:
         with demo_client() as (_, fake):
             base_url = fake.base_url if fake is not None else orx.DEFAULT_BASE_URL
             # -- the callback way ---------------------------------------------------------------------
-            with StreamingClient(
+            with orx.StreamingClient(
                 access_token=os.environ.get("OPENROUTER_API_KEY"),
                 base_url=base_url,  # offline: the fake server; leave it out for OpenRouter
                 request_timeout=60,  # seconds without data before IdleTimeout
@@ -63,8 +61,8 @@ def main() -> None:
             print(f"Rx way: {response.content} {headers_seen(fake)}")
             print(f"UsageTracker: {tracker.summary()['total_tokens']} tokens")
     finally:
-        configure(reset=True)  # back to the defaults (a test or a long-lived app would do the same)
-    print(f"after reset: auto_heal_responses={settings().auto_heal_responses}")
+        orx.configure(reset=True)  # back to the defaults (a test or a long-lived app would do the same)
+    print(f"after reset: auto_heal_responses={orx.settings().auto_heal_responses}")
 
 
 if __name__ == "__main__":

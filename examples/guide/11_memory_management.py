@@ -21,8 +21,6 @@ from reactivex import operators as ops
 
 import openrouter_rx as orx
 from openrouter_rx import operators as orx_ops
-from openrouter_rx.blocking import iterate
-from openrouter_rx.streaming_client import StreamingClient
 from openrouter_rx.testing import demo_client
 
 PROMPTS = [f"Give me fact number {n} about octopuses." for n in range(1, 13)]
@@ -36,7 +34,7 @@ def batches(items: Iterable[str], size: int) -> Iterator[list[str]]:
         yield batch
 
 
-def callback_way(streaming_client: StreamingClient, db: sqlite3.Connection) -> None:
+def callback_way(streaming_client: orx.StreamingClient, db: sqlite3.Connection) -> None:
     for number, batch in enumerate(batches(PROMPTS, BATCH), 1):
         for prompt in batch:
 
@@ -55,7 +53,7 @@ def rx_way(client: orx.Client, db: sqlite3.Connection) -> None:
 
     texts: reactivex.Observable[tuple[str, str]] = reactivex.from_iterable(PROMPTS).pipe(ops.concat_map(pieces))
     count = 0
-    for row in iterate(texts):  # rows arrive on this thread: SQLite is happy
+    for row in orx.blocking.iterate(texts):  # rows arrive on this thread: SQLite is happy
         db.execute("INSERT INTO pieces VALUES (?, ?)", row)
         count += 1
     db.commit()
@@ -67,7 +65,7 @@ def main() -> None:
     db.execute("CREATE TABLE pieces (prompt TEXT, content TEXT)")
     with demo_client() as (client, _):
         print("== the callback way")
-        callback_way(StreamingClient(client=client), db)
+        callback_way(orx.StreamingClient(client=client), db)
         print("== the Rx way")
         rx_way(client, db)
     rows = db.execute("SELECT COUNT(DISTINCT prompt), COUNT(*) FROM pieces").fetchone()

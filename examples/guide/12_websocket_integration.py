@@ -23,9 +23,7 @@ from reactivex import Observable
 from reactivex import operators as ops
 
 import openrouter_rx as orx
-from openrouter_rx import aio
 from openrouter_rx import operators as orx_ops
-from openrouter_rx.streaming_client import StreamingClient
 from openrouter_rx.testing import StreamReply, demo_client, text_chunks
 
 Message = dict[str, Any]
@@ -87,7 +85,7 @@ class StreamingController:
 
     def stream_chat(self, session_id: str, messages: list[Message], model: str) -> None:
         channel = f"chat_{session_id}"
-        streaming_client = StreamingClient(client=self.client)  # per request: callbacks are per chat
+        streaming_client = orx.StreamingClient(client=self.client)  # per request: callbacks are per chat
 
         @streaming_client.on_stream("on_chunk")
         def send_chunk(chunk: orx.Chunk) -> None:
@@ -128,7 +126,7 @@ async def asyncio_server(client: orx.Client, messages: list[Message], model: str
 
     async def handler() -> None:  # e.g. a FastAPI websocket endpoint
         outgoing = client.stream(messages, model=model).pipe(ops.publish(to_messages))
-        async for message in aio.iterate(outgoing):  # cancelling this task closes the stream
+        async for message in orx.aio.iterate(outgoing):  # cancelling this task closes the stream
             await page.put(message)  # await websocket.send_json(message)
 
     async def render() -> str:

@@ -24,8 +24,6 @@ from reactivex import operators as ops
 
 import openrouter_rx as orx
 from openrouter_rx import operators as orx_ops
-from openrouter_rx.blocking import iterate
-from openrouter_rx.streaming_client import StreamingClient
 from openrouter_rx.testing import demo_client
 
 SCHEMA = "CREATE TABLE IF NOT EXISTS chat_messages (user_id INTEGER, content TEXT, token_count INTEGER, cost TEXT)"
@@ -61,7 +59,7 @@ class StreamingChatJob:
         self.database = database
 
     def perform(self, job: Job) -> int:
-        streaming_client = StreamingClient(client=self.client)
+        streaming_client = orx.StreamingClient(client=self.client)
         with closing(sqlite3.connect(self.database)) as db:  # opened on the worker thread that uses it
 
             @streaming_client.on_stream("on_chunk")
@@ -100,7 +98,7 @@ def main() -> None:
 
         answers = reactivex.from_iterable(jobs).pipe(ops.map(request), ops.merge(max_concurrent=3))
         with closing(sqlite3.connect(database)) as db:
-            for job, response in iterate(answers):
+            for job, response in orx.blocking.iterate(answers):
                 save(db, job.user_id, response)
         print(f"Rx way: {len(jobs)} answers saved")
 

@@ -7,8 +7,9 @@
    ``orx.IdleTimeout`` (an ``orx.APITimeoutError``: Ruby's ``Faraday::TimeoutError``) carrying
    the partial answer; the handler falls back to the non-streaming request. Offline, the fake
    server stalls on purpose.
-2. Memory: ``accumulate_response=False``, and ``clear_callbacks()`` every N requests when
-   callbacks are registered per request.
+2. Memory: ``accumulate_response=False``, and every N requests ``clear_callbacks()`` (when
+   callbacks are registered per request) and ``usage_tracker.reset()`` (the guide's "reset
+   trackers periodically": the totals start again from zero; read ``summary()`` first).
 3. "Missing" chunks: a stream also carries chunks without content (the role chunk, tool-call
    fragments, the finish chunk, the usage chunk); look at what each one has.
 """
@@ -22,7 +23,6 @@ from reactivex import operators as ops
 
 import openrouter_rx as orx
 from openrouter_rx import operators as orx_ops
-from openrouter_rx.streaming_client import StreamingClient
 from openrouter_rx.testing import (
     CompletionReply,
     FakeOpenRouter,
@@ -48,9 +48,9 @@ def stall_then_answer(fake: FakeOpenRouter | None) -> None:
 def timeouts(client: orx.Client, fake: FakeOpenRouter | None) -> None:
     idle = 0.3 if fake is not None else 300.0  # seconds without data (300: a slow model, live)
 
-    # The callback way. StreamingClient(request_timeout=300) sets it for a client the facade makes
+    # The callback way. orx.StreamingClient(request_timeout=300) sets it for a client the facade makes
     # itself; around an existing Client, give it per call.
-    streaming_client = StreamingClient(client=client, retries=0)
+    streaming_client = orx.StreamingClient(client=client, retries=0)
     fallbacks: list[orx.Response] = []
 
     @streaming_client.on_stream("on_error")
@@ -80,7 +80,9 @@ def timeouts(client: orx.Client, fake: FakeOpenRouter | None) -> None:
 
 
 def memory(client: orx.Client) -> None:
-    streaming_client = StreamingClient(client=client)
+    streaming_client = orx.StreamingClient(client=client, track_usage=True)
+    tracker = streaming_client.usage_tracker
+    assert tracker is not None
     runs = 0
 
     def on_finish(_: orx.Response | None) -> None:
@@ -92,6 +94,8 @@ def memory(client: orx.Client) -> None:
         streaming_client.stream_complete("Hi", accumulate_response=False, callback=lambda chunk: None)
         if request_count % 3 == 0:  # the Ruby guide says every 1000
             streaming_client.clear_callbacks()
+            print(f"  after {request_count} requests: {tracker.summary()['requests']} tracked, then reset")
+            tracker.reset()  # report the totals (a log, a metrics system), then start from zero
     print(f"6 requests, callbacks cleared every 3: on_finish ran {runs} times (21 without clearing)")
     # The Rx way has no registry to clear: a subscription's callbacks go away with it.
 
@@ -113,7 +117,7 @@ def missing_chunks(client: orx.Client, fake: FakeOpenRouter | None) -> None:
         call = {"name": "get_weather", "arguments": {"city": "Oslo"}}
         fake.enqueue(StreamReply(tool_call_chunks([call], text="Let me check.")))
         fake.enqueue(StreamReply(tool_call_chunks([call], text="Let me check.")))
-    streaming_client = StreamingClient(client=client).on_stream("on_chunk", on_chunk)
+    streaming_client = orx.StreamingClient(client=client).on_stream("on_chunk", on_chunk)
     streaming_client.stream_complete("Weather in Oslo?", accumulate_response=False)
     print(f"callback way, chunks by kind: {seen}")
 

@@ -19,7 +19,6 @@ from reactivex import operators as ops
 
 import openrouter_rx as orx
 from openrouter_rx import operators as orx_ops
-from openrouter_rx.streaming_client import StreamingClient
 from openrouter_rx.testing import ErrorReply, FakeOpenRouter, StreamReply, demo_client, text_chunks
 
 logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
@@ -48,7 +47,7 @@ def script(fake: FakeOpenRouter | None, case: str) -> None:
         fake.enqueue(StreamReply(text_chunks("The Golden Crust, after a long think."), delay=0.05))
 
 
-def ask(streaming_client: StreamingClient, idle: float) -> str:
+def ask(streaming_client: orx.StreamingClient, idle: float) -> str:
     """The Ruby guide's on_error case analysis as except clauses."""
     try:
         response = streaming_client.stream_complete(MESSAGES, model=MODEL, timeout=idle)
@@ -66,7 +65,7 @@ def ask(streaming_client: StreamingClient, idle: float) -> str:
 
 def callback_way(client: orx.Client, fake: FakeOpenRouter | None) -> None:
     slow_seconds = 0.2 if fake is not None else SLOW_SECONDS  # offline, the "slow" answer takes ~0.4s
-    streaming_client = StreamingClient(client=client, retries=2)
+    streaming_client = orx.StreamingClient(client=client, retries=2)
     streaming_client.on_stream("on_error", lambda error: logger.warning("on_error: %r", error))  # report only
 
     @streaming_client.on_stream("on_finish")
@@ -103,7 +102,7 @@ def rx_way(client: orx.Client, fake: FakeOpenRouter | None) -> None:
 
 def main() -> None:
     # Connection pooling is built in: each Client keeps up to pool_size connections alive and reads
-    # at most pool_size streams at once (StreamingClient(pool_size=10) or orx.Client(pool_size=10)).
+    # at most pool_size streams at once (orx.StreamingClient(pool_size=10) or orx.Client(pool_size=10)).
     with demo_client(pool_size=10) as (client, fake):
         print("== the callback way")
         callback_way(client, fake)
