@@ -1,7 +1,8 @@
 """asyncio bridge: any ``Observable`` as an async iterator, or awaited for its first or last value.
 
 The reads of a :class:`~openrouter_rx.Client` stream run on the client's thread pool; these helpers
-hand every notification over to the event loop with ``loop.call_soon_threadsafe``, so the code
+hand every notification over to the event loop (``loop.call_soon_threadsafe``, one wake-up per burst
+of values), so the code
 after ``await`` / inside ``async for`` always runs on the loop's thread, like any other coroutine.
 
 - :func:`iterate` — ``async for chunk in aio.iterate(stream)``. Subscribes on the first
@@ -95,6 +96,11 @@ class _Channel(Generic[_T]):
         self._closed = False
         self._space = threading.Condition()
         self._in_flight = 0
+        # Notifications cross to the loop in batches: the producer appends to the inbox and
+        # schedules one drain unless one is already pending (one loop wake-up per burst).
+        self._inbox: deque[tuple[_Kind, Any]] = deque()
+        self._inbox_lock = threading.Lock()
+        self._drain_pending = False
 
     # -- producer side (any thread) --------------------------------------------------------
     def on_next(self, value: _T) -> None:
@@ -105,20 +111,35 @@ class _Channel(Generic[_T]):
                 if self._closed:
                     return
                 self._in_flight += 1
-        if not _hand_over(self.loop, self._put, "next", value):
+        if not self._send("next", value):
             self.close()
 
     def on_error(self, error: Exception) -> None:
-        _hand_over(self.loop, self._put, "error", error)
+        self._send("error", error)
 
     def on_completed(self) -> None:
-        _hand_over(self.loop, self._put, "completed", None)
+        self._send("completed", None)
+
+    def _send(self, kind: _Kind, value: Any) -> bool:
+        """Queue a notification for the loop; ``False`` once the loop is closed."""
+        if self.loop.is_closed():  # a drain still pending would never run
+            log.debug("a notification arrived after its event loop was closed; dropped")
+            return False
+        self._inbox.append((kind, value))
+        with self._inbox_lock:
+            if self._drain_pending:
+                return True  # the pending drain takes this one too
+            self._drain_pending = True
+        return _hand_over(self.loop, self._drain)
 
     # -- loop side ----------------------------------------------------------------------------
-    def _put(self, kind: _Kind, value: Any) -> None:
-        if self.finished:
-            return
-        self.buffer.append((kind, value))
+    def _drain(self) -> None:
+        with self._inbox_lock:
+            self._drain_pending = False  # from here on a new notification schedules a new drain
+        while self._inbox:
+            kind, value = self._inbox.popleft()
+            if not self.finished:
+                self.buffer.append((kind, value))
         self._wake()
 
     def take(self) -> tuple[_Kind, Any]:
