@@ -23,7 +23,13 @@ import requests
 from reactivex import abc
 from reactivex import operators as ops
 from reactivex.disposable import CompositeDisposable, Disposable
-from reactivex.scheduler import CurrentThreadScheduler, ImmediateScheduler, ThreadPoolScheduler, TrampolineScheduler
+from reactivex.scheduler import (
+    CurrentThreadScheduler,
+    ImmediateScheduler,
+    NewThreadScheduler,
+    ThreadPoolScheduler,
+    TrampolineScheduler,
+)
 
 from ._connections import Adapter
 from ._params import finisher, response_format_of, weakly, wire_value
@@ -163,6 +169,7 @@ class Client:
         self._session.mount("https://", adapter)
         self._session.mount("http://", adapter)
         self._scheduler: ThreadPoolScheduler | None = None
+        self._reading = threading.local()  # .active: this thread runs one of this client's reads
         self._scheduler_lock = threading.Lock()
         self._watchdog = Watchdog()
         self._active: dict[Exchange, abc.ObserverBase[Any]] = {}
@@ -293,6 +300,12 @@ class Client:
             if subscribe_scheduler is _RUN_DEFAULT_SCHEDULER:
                 subscribe_scheduler = None  # .run() passes its own NewThreadScheduler: keep the bounded pool
             chosen = scheduler or subscribe_scheduler or self.scheduler
+            if chosen is self._scheduler and getattr(self._reading, "active", False):
+                # Subscribed from inside one of this client's reads (an Rx callback on a pool
+                # thread): read on a thread of its own, so a blocking wait for it there (a
+                # complete_sync fallback in on_error, a StreamingClient call) never waits for a
+                # pool thread that may be the very one waiting.
+                chosen = NewThreadScheduler()
             if isinstance(chosen, (ImmediateScheduler, TrampolineScheduler)):
                 # Run on this thread's shared trampoline, queued behind the subscription itself, so
                 # take(n) & co. can dispose mid-read (a fresh CurrentThreadScheduler() would run the
@@ -309,9 +322,12 @@ class Client:
             target = observer if spec.streaming else _Timed(observer, time.monotonic())
 
             def action(_: abc.SchedulerBase, __: Any = None) -> None:
+                outer = getattr(self._reading, "active", False)
+                self._reading.active = True
                 try:
                     exchange.run(target)
                 finally:
+                    self._reading.active = outer
                     forget()
 
             def dispose() -> None:
@@ -399,15 +415,12 @@ class Client:
         error raised as it is, Ctrl-C closes the connection. For plain synchronous code, e.g. a
         non-streaming fallback inside an ``on_error`` callback.
 
-        The reply is read on a thread of its own (unless ``scheduler=`` is given), not on the
-        client's pool: the caller is blocked anyway, and a call made from a pool thread (an Rx
-        callback) must not wait for a free pool thread, which may be the very one waiting.
+        The reply is read on the client's pool, except when this is called from inside one of the
+        client's own reads (an Rx callback on a pool thread): then on a thread of its own, so it
+        never waits for a pool thread that may be the very one waiting.
         """
-        from reactivex.scheduler import NewThreadScheduler  # only this method needs it
-
-        scheduler = params.pop("scheduler", None) or NewThreadScheduler()
         response: Response = wait(
-            self.complete(messages, model, scheduler=scheduler, timeout=timeout, extra_headers=extra_headers, **params)
+            self.complete(messages, model, timeout=timeout, extra_headers=extra_headers, **params)
         )
         return response
 

@@ -14,6 +14,7 @@ from marshmallow import Schema, fields
 from support import WAIT
 
 import openrouter_rx as orx
+from openrouter_rx import operators as orx_ops
 from openrouter_rx.config import configure, settings
 from openrouter_rx.errors import CallbackError
 from openrouter_rx.options import CompletionOptions, StreamStart
@@ -354,3 +355,29 @@ def test_callbacks_that_register_or_clear_callbacks_while_running(fake_openroute
         response = sc.stream_complete("hi")
     assert response is not None and response.content == "a b c"
     assert got == ["clearer", "same event"]  # the event in progress completes; nothing after it
+
+
+def test_stream_complete_inside_an_rx_callback_of_its_own_full_pool_does_not_wait_for_itself(
+    fake_openrouter: FakeOpenRouter,
+) -> None:
+    """A blocking facade call made from an Rx callback of the same client, whose pool's only
+    thread is the one running that callback: the inner request reads on a thread of its own."""
+    fake_openrouter.enqueue(StreamReply(text_chunks("outer")), StreamReply(text_chunks("inner")))
+    answers: list[str] = []
+    failures: list[BaseException] = []
+    done = threading.Event()
+    with StreamingClient(base_url=fake_openrouter.base_url, pool_size=1, retries=0) as sc:
+
+        def on_next(_: orx.Response) -> None:
+            try:
+                response = sc.stream_complete("again")
+                assert response is not None
+                answers.append(response.content)
+            except BaseException as error:  # reported below
+                failures.append(error)
+            finally:
+                done.set()
+
+        sc.client.stream("hi").pipe(orx_ops.accumulate()).subscribe(on_next, failures.append)
+        assert done.wait(WAIT), "stream_complete waited for the pool thread it runs on"
+    assert failures == [] and answers == ["inner"]
