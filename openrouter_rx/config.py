@@ -125,12 +125,18 @@ def configure(*, reset: bool = False, **changes: Any) -> Settings:
 
     Args:
         reset: start from the defaults instead of the current settings (then apply ``changes``).
-        **changes: new values, by :class:`Settings` field name.
+        **changes: new values, by :class:`Settings` field name (``access_token``: an alias of
+            ``api_key``, as in the Ruby gem).
 
     Raises:
         TypeError: an unknown name (the message lists the valid ones), or a value of the wrong type.
         ValueError: a value out of range (``retries < 0``, ``max_heal_attempts < 1``, ...).
     """
+    if "access_token" in changes:  # the Ruby gem's name for the key
+        token = changes.pop("access_token")
+        if "api_key" in changes and changes["api_key"] != token:
+            raise TypeError("configure() got both api_key and access_token (its alias) with different values")
+        changes["api_key"] = token
     unknown = sorted(set(changes) - set(_NAMES))
     if unknown:
         raise TypeError(f"configure() got unknown setting(s) {', '.join(unknown)}; valid: {', '.join(_NAMES)}")

@@ -381,3 +381,13 @@ def test_stream_complete_inside_an_rx_callback_of_its_own_full_pool_does_not_wai
         sc.client.stream("hi").pipe(orx_ops.accumulate()).subscribe(on_next, failures.append)
         assert done.wait(WAIT), "stream_complete waited for the pool thread it runs on"
     assert failures == [] and answers == ["inner"]
+
+
+def test_configure_takes_access_token_as_an_alias_of_api_key() -> None:
+    try:
+        assert configure(access_token=KEY).api_key == KEY
+        assert KEY not in repr(settings())
+        with pytest.raises(TypeError, match="alias"):
+            configure(api_key=KEY, access_token="sk-or-v1-other")
+    finally:
+        configure(reset=True)
