@@ -43,7 +43,7 @@ def words(choice: int = 0) -> Callable[[Observable[orx.Chunk]], Observable[str]]
     Marble::
 
         chunks:   -a-b-c-|      a: "Hel", b: "lo wor", c: "ld"
-        words():  ---x---(y|)   x: "Hello", y: "world"
+        words():  ---x---(y,|)  x: "Hello", y: "world"
 
         chunks:   -a-b-#        # carries err.partial
         words():  ---x-#        "wor" is not emitted

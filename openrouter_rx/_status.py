@@ -8,12 +8,15 @@ import re
 import time
 from collections.abc import Mapping
 from email.utils import parsedate_to_datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .chunk import error_object
+from .chunk import Chunk, error_object
 from .errors import APIStatusError, StreamError, status_error_class
 
-__all__ = ["status_error", "stream_error", "parse_retry_after"]
+if TYPE_CHECKING:
+    from ._accumulator import ResponseAccumulator
+
+__all__ = ["status_error", "stream_error", "parse_retry_after", "with_error_chunk"]
 
 _TITLE = re.compile(rb"<title[^>]*>(.*?)</title>", re.I | re.S)
 _TAGS = re.compile(r"<[^>]+>")
@@ -126,3 +129,17 @@ def stream_error(
         metadata=metadata if isinstance(metadata, Mapping) else None,
         error_type=_error_type(error),
     )
+
+
+def with_error_chunk(error: StreamError, chunk: Chunk, acc: ResponseAccumulator) -> None:
+    """Give ``error`` (reported by the error ``chunk``, which is never delivered) what was received.
+
+    ``chunk_count`` counts the chunks delivered (``acc`` holds them); ``partial`` is them plus any
+    text the error chunk carried, and stays ``None`` when nothing was delivered and the error
+    chunk has no output.
+    """
+    delivered = acc.chunk_count
+    if delivered or chunk.has_output:
+        acc.add(chunk)
+        error.partial = acc.response()
+    error.chunk_count = delivered

@@ -45,7 +45,7 @@ from ._reader import (
 )
 from ._spec import RequestSpec, check_header
 from ._sse import ByteSource, iter_event_data
-from ._status import status_error
+from ._status import status_error, with_error_chunk
 from ._watchdog import Watchdog
 from .errors import (
     APIConnectionError,
@@ -357,7 +357,9 @@ class Exchange:
         if is_decode_error(exc):
             return ProtocolError(f"the reply's Content-Encoding could not be decoded ({type(exc).__name__})")
         if is_network_error(exc):
-            return TruncatedStreamError(f"{what}: {describe(exc)}")
+            error = TruncatedStreamError(what)  # a plain sentence; urllib3's own words stay in __cause__
+            error.__cause__ = exc
+            return error
         return self._typed(exc)
 
     def _read_stream(
@@ -385,7 +387,7 @@ class Exchange:
                 if context is not None:
                     context.stamp(chunk)
                 if error is not None:
-                    acc.add(chunk)  # the partial keeps any text the error chunk carried
+                    with_error_chunk(error, chunk, acc)
                     raise error
                 if not finished:
                     finished = any(choice.finish_reason is not None for choice in chunk.choices)
@@ -400,7 +402,10 @@ class Exchange:
             self._check()
             raise
         except Exception as exc:
-            raise self._read_failure(exc, "the connection was lost mid-stream") from None
+            count = acc.chunk_count
+            received = f"{count} chunk{'' if count == 1 else 's'} ({source.total} bytes received)"
+            failure = self._read_failure(exc, f"the connection was lost mid-stream after {received}")
+            raise failure from failure.__cause__  # the low-level exception for a dropped connection only
         self._check()
         if not (done or finished):
             raise TruncatedStreamError("the stream ended before [DONE] and before any finish_reason")
@@ -426,7 +431,8 @@ class Exchange:
         limit = self._spec.max_event_bytes * 16
         body, failure = read_limited(body_reader(response), limit + 1, self._progress)
         if failure is not None:
-            raise self._read_failure(failure, f"the connection was lost after {len(body)} bytes of the completion")
+            what = f"the connection was lost after {len(body)} bytes of the completion were received"
+            raise self._read_failure(failure, what)
         self._check()
         result = (self._spec.decode or decode_completion)(body, limit)
         with self._lock:

@@ -6,8 +6,10 @@ import hashlib
 import json
 from dataclasses import dataclass, field, replace
 from functools import cached_property
-from typing import Any
+from typing import Any, NoReturn
 
+from ._repair import json_error
+from ._tool_arguments import _json_kind as json_kind
 from .errors import ToolArgumentsError
 
 __all__ = ["ToolCall"]
@@ -35,7 +37,8 @@ class ToolCall:
         validated by its tool (``tool_calls(tools=...)``), the data the tool's schema loaded.
 
         Raises:
-            ToolArgumentsError: the text is not a JSON object (``err.raw`` has it).
+            ToolArgumentsError: the text is not a JSON object (``err.raw`` has it, ``err.messages``
+                is ``{"_json": [why]}``, ``err.call`` is this call).
         """
         text = self.arguments_json.strip()
         if not text:
@@ -43,16 +46,21 @@ class ToolCall:
         try:
             value = json.loads(text)
         except (ValueError, RecursionError) as exc:  # RecursionError: nested too deeply to parse
-            raise ToolArgumentsError(
-                f"arguments of tool call {self.name!r} are not valid JSON: {exc}",
-                raw=self.arguments_json,
-                name=self.name,
-            ) from None
+            self._fail(f"not valid JSON: {exc}")
         if not isinstance(value, dict):
-            raise ToolArgumentsError(
-                f"arguments of tool call {self.name!r} are not a JSON object", raw=self.arguments_json, name=self.name
-            )
+            self._fail(f"not a JSON object but {json_kind(value)}")
         return value
+
+    def _fail(self, why: str) -> NoReturn:
+        """Raise the :class:`ToolArgumentsError` for arguments that are ``why`` (``messages``:
+        ``{"_json": [why]}``, like every error about text that is not a JSON object)."""
+        raise ToolArgumentsError(
+            f"arguments of tool call {self.name!r} are {why}",
+            raw=self.arguments_json,
+            name=self.name,
+            messages=json_error(why),
+            call=self,
+        ) from None
 
     def with_arguments(self, arguments: Any, tool: Any) -> ToolCall:
         """A copy whose :attr:`arguments` are ``arguments`` (already loaded by ``tool``'s schema)."""

@@ -199,7 +199,7 @@ def tool_loop(
 
         turn 1 chunks:  -a-b-c|            (c finishes with finish_reason "tool_calls")
         turn 2 chunks:          -d-e|
-        tool_loop:      S-A-B-(CFQR)S-D-E-(FL)|
+        tool_loop:      S-A-B-(C,F,Q,R)-S-D-E-(F,L,|)
                         S TurnStarted, A..E TurnChunk, F TurnFinished, Q ToolCallRequested,
                         R ToolCallResult, L LoopFinished
 

@@ -58,6 +58,9 @@ def test_failure_after_output_propagates_with_no_fallback() -> None:
         orx.BadRequestError("no", status=400),
         orx.InsufficientCreditsError("no", status=402),
         orx.RateLimitError("slow down", status=429),
+        orx.TotalTimeout("the time budget is spent"),
+        orx.StreamError("bad request", code=400),
+        orx.InvalidHeaderError("the API key has surrounding whitespace"),
         ValueError("user bug"),
     ],
 )
@@ -73,7 +76,6 @@ def test_errors_the_completion_would_repeat_do_not_fall_back(error: Exception) -
         orx.ServerError("x", status=500),
         orx.RequestTimeoutError("x", status=408),
         orx.IdleTimeout("x"),
-        orx.TotalTimeout("x"),
         orx.ProtocolError("x"),
         orx.StreamError("x", code=502),
         orx.APIConnectionError("x"),

@@ -81,7 +81,7 @@ def accumulate(*, scheduler: abc.SchedulerBase | None = None) -> Callable[[Obser
     Marble::
 
         chunks:        -a-b-c-u-|
-        accumulate():  ---------(r|)     r = Response(content="abc", usage=u)
+        accumulate():  ---------(r,|)    r = Response(content="abc", usage=u)
 
         chunks:        -a-b-#
         accumulate():  -----#            err.partial.content == "ab"
@@ -102,8 +102,10 @@ def snapshots(*, scheduler: abc.SchedulerBase | None = None) -> Callable[[Observ
 
     Each snapshot is a whole, immutable response; the last one equals what :func:`accumulate`
     emits. Building a snapshot joins the text received so far, so for very long streams on a UI
-    conflate first (``ops.throttle_with_timeout`` / ``ops.sample``). Errors carry ``err.partial``
-    like :func:`accumulate`.
+    conflate to the latest first with ``ops.sample(interval)`` (e.g. ``ops.sample(0.05)``: at most
+    one redraw per interval while chunks arrive, and the last snapshot is still emitted at
+    completion); not ``ops.throttle_with_timeout``, a debounce that shows nothing until the
+    chunks pause. Errors carry ``err.partial`` like :func:`accumulate`.
 
     Marble::
 

@@ -11,7 +11,17 @@ from reactivex.disposable import SerialDisposable, SingleAssignmentDisposable
 
 from ..chunk import Chunk
 from ..chunk_stream import ChunkStream, RequestContext, context_of, same_request
-from ..errors import APIStatusError, OpenRouterError, RateLimitError, RequestTimeoutError, ServerError
+from ..errors import (
+    APIConnectionError,
+    APIStatusError,
+    OpenRouterError,
+    ProtocolError,
+    RequestTimeoutError,
+    ServerError,
+    StreamError,
+    TotalTimeout,
+    TruncatedStreamError,
+)
 from ..response import Response
 from ._common import OutputGate, guarded, subscribe_queued
 
@@ -42,16 +52,23 @@ def _carried(response: Response, context: RequestContext | None) -> RequestConte
 def should_fall_back(error: BaseException) -> bool:
     """True when a non-streaming request may succeed where the stream failed.
 
-    Yes for this library's errors — connection errors, timeouts, truncated or malformed streams,
-    mid-stream error chunks, 408 and 5xx — except the client errors the same request would hit
-    again (400, 401, 402, 403, 404, 413, 422) and 429 (rate limits apply to both; retry later
-    with ``retry_with_backoff`` instead). Never for exceptions from user code.
+    Yes for this library's errors about the exchange — connection errors, connect and idle
+    timeouts, truncated or malformed streams, mid-stream error chunks, 408 and 5xx — except the
+    ones the same request would hit again: the client errors (400, 401, 402, 403, 404, 413, 422
+    and any other 4xx but 408, as an HTTP status or as an error chunk's code), 429 (rate limits
+    apply to both; retry later with ``retry_with_backoff`` instead), the total timeout (the
+    caller's time budget is spent, as for :func:`~openrouter_rx.operators.is_retryable`) and a
+    header that cannot be sent (:class:`~openrouter_rx.errors.InvalidHeaderError`). Never for
+    other errors (tool arguments, structured outputs, callbacks) nor exceptions from user code.
     """
-    if isinstance(error, RateLimitError):
-        return False
     if isinstance(error, APIStatusError):
         return isinstance(error, (ServerError, RequestTimeoutError))
-    return isinstance(error, OpenRouterError)
+    if isinstance(error, StreamError):
+        status = error.status
+        return status is None or not 400 <= status < 500 or status == 408
+    if isinstance(error, TotalTimeout):
+        return False
+    return isinstance(error, (APIConnectionError, TruncatedStreamError, ProtocolError))
 
 
 def fallback_to_non_streaming(
@@ -79,8 +96,8 @@ def fallback_to_non_streaming(
     Marble::
 
         chunks:       -r-#                 (r: role chunk, then a 502 before any content)
-        completion:      --(R|)            (subscribed at the error)
-        fallback():   -----(abu|)          (R as chunks: delta, finish, usage)
+        completion:      --(R,|)           (subscribed at the error)
+        fallback():   -----(a,b,u,|)       (R as chunks: delta, finish, usage)
 
         chunks:       -a-#                 (after output: no fallback)
         fallback():   -a-#

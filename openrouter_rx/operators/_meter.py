@@ -159,7 +159,7 @@ def meter(
     Marble::
 
         chunks:   -a--b--c-|
-        meter():  -m--m--m-(m|)     the last m has final=True
+        meter():  -m--m--m-(m,|)    the last m has final=True
 
         chunks:   -a--b-#
         meter():  -m--m-#

@@ -101,16 +101,16 @@ def structured_output(
     Marble::
 
         chunks:             -a-b-c-|         content '{"ci', 'ty": "Os', 'lo"}'
-        structured_output:  -------(v|)      v = City(name="Oslo") (what the schema loads)
+        structured_output:  -------(v,|)     v = City(name="Oslo") (what the schema loads)
 
         chunks:             -a-b-|           content '{"city": "Os' (cut off), finish 'length'
-        structured_output:  -----(v|)        v from the repaired '{"city": "Os"}' (if valid)
+        structured_output:  -----(v,|)       v from the repaired '{"city": "Os"}' (if valid)
 
         chunks:             -a-b-|           content 'not json', no heal
         structured_output:  -----#           StructuredOutputError, err.partial.content == "not json"
 
-        chunks:             -a-b-|           content 'bad', heal=healer (its call takes h frames)
-        structured_output:  -----h-(v|)      v from the healer's reply
+        chunks:             -a-b-|           content 'bad', heal=healer (its call answers --v|)
+        structured_output:  -------(v,|)     v from the healer's reply, 2 frames after the end
 
     Args:
         fmt: the expected format; ``None`` (the default) takes the ``response_format`` of the

@@ -195,8 +195,9 @@ def tool_call_deltas(choice: int = 0) -> Callable[[Observable[Chunk]], Observabl
 
     Marble::
 
-        chunks:              -a---b-----|     a has 2 deltas, b has 1
-        tool_call_deltas():  -(pq)r-----|     (a group takes the frame of its first character)
+        chunks:              -a-----b-|     a has 2 deltas, b has 1
+        tool_call_deltas():  -(p,q)-r-|     (a group is at the frame of its "(" and lasts as many
+                                             frames as it has characters, so r is at frame 7)
     """
 
     def operator(source: Observable[Chunk]) -> Observable[ToolCallDelta]:
