@@ -107,8 +107,9 @@ class Client:
         api_key: the OpenRouter key; defaults to ``$OPENROUTER_API_KEY``. Without
             one no ``Authorization`` header is sent (fine for the fake server; the
             real API answers 401 :class:`~openrouter_rx.errors.AuthenticationError`).
-        base_url: API root. A key is never sent over plain ``http://`` except to a
-            loopback host (:class:`~openrouter_rx.errors.InsecureTransportError`).
+        base_url: API root; defaults to ``$OPENROUTER_BASE_URL``, else OpenRouter's. A key is
+            never sent over plain ``http://`` except to a loopback host
+            (:class:`~openrouter_rx.errors.InsecureTransportError`).
         timeout: a :class:`Timeout` (connect, idle, total), or a number for idle.
         site_url: sent as ``HTTP-Referer`` (app attribution).
         site_name: sent as ``X-Title``.
@@ -130,7 +131,7 @@ class Client:
     def __init__(
         self,
         api_key: str | None = None,
-        base_url: str = DEFAULT_BASE_URL,
+        base_url: str | None = None,
         timeout: Timeout | float | None = None,
         site_url: str | None = None,
         site_name: str | None = None,
@@ -147,6 +148,8 @@ class Client:
         # A key that cannot go in a header (whitespace, control or non-ASCII characters) is
         # kept: every request then fails with InvalidHeaderError, which never quotes it.
         self._key = Secret(key) if key else None
+        if base_url is None:
+            base_url = os.environ.get("OPENROUTER_BASE_URL") or DEFAULT_BASE_URL
         self.base_url = base_url.rstrip("/")
         parts = urlsplit(self.base_url)
         if parts.scheme not in ("http", "https") or not parts.hostname:

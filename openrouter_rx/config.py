@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ._spec import Timeout
-from .client import DEFAULT_BASE_URL, DEFAULT_MODEL
+from .client import DEFAULT_MODEL
 
 __all__ = ["DEFAULT_HEALER_MODEL", "Settings", "configure", "settings"]
 
@@ -37,7 +37,7 @@ class Settings:
 
     Attributes:
         api_key: the OpenRouter key (``None``: ``$OPENROUTER_API_KEY``, read by the Client).
-        base_url: the API root.
+        base_url: the API root (``None``: ``$OPENROUTER_BASE_URL``, else OpenRouter's, read by the Client).
         request_timeout: a number (seconds without data: the idle timeout) or a
             :class:`~openrouter_rx.Timeout`; ``None`` keeps the Client's defaults.
         site_name: sent as ``X-Title``.
@@ -51,7 +51,7 @@ class Settings:
     """
 
     api_key: str | None = field(default=None, repr=False)
-    base_url: str = DEFAULT_BASE_URL
+    base_url: str | None = None
     request_timeout: Timeout | float | None = None
     site_name: str | None = None
     site_url: str | None = None
@@ -91,7 +91,7 @@ class Settings:
 
 
 _TYPES: tuple[tuple[str, type, bool], ...] = (
-    ("base_url", str, False),
+    ("base_url", str, True),
     ("site_name", str, True),
     ("site_url", str, True),
     ("auto_heal_responses", bool, False),

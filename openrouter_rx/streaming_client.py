@@ -75,7 +75,7 @@ class StreamingClient:
     Args:
         api_key: the OpenRouter key (alias ``access_token``); default: settings, then
             ``$OPENROUTER_API_KEY``. Never shown in a repr.
-        base_url: the API root.
+        base_url: the API root; default: settings, then ``$OPENROUTER_BASE_URL``, then OpenRouter's.
         request_timeout: seconds without data (the idle timeout), or an :class:`~openrouter_rx.Timeout`.
         site_name: sent as ``X-Title``.
         site_url: sent as ``HTTP-Referer``.

@@ -27,7 +27,7 @@ def test_the_defaults() -> None:
         2,
     )
     assert (current.retries, current.track_usage, current.default_model) == (2, False, orx.DEFAULT_MODEL)
-    assert current.base_url == orx.DEFAULT_BASE_URL and current.api_key is None
+    assert current.base_url is None and current.api_key is None  # None: $OPENROUTER_BASE_URL, else OpenRouter
 
 
 def test_configure_returns_and_installs_the_new_settings() -> None:
@@ -97,3 +97,18 @@ def test_concurrent_changes_of_different_settings_are_all_kept() -> None:
         thread.join(5)
     expected = Settings(**{name: value for values in changes for name, value in values.items()})  # type: ignore[arg-type]
     assert settings() == expected
+
+
+def test_the_base_url_comes_from_openrouter_base_url_when_not_given(
+    fake_openrouter: object, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    base_url = fake_openrouter.base_url  # type: ignore[attr-defined]
+    monkeypatch.setenv("OPENROUTER_BASE_URL", base_url)
+    with orx.Client() as client, orx.StreamingClient() as sc:
+        assert client.base_url == base_url and sc.client.base_url == base_url
+        assert client.complete_sync("hi").content
+    with orx.Client(base_url="https://example.invalid/api/v1") as explicit:
+        assert explicit.base_url == "https://example.invalid/api/v1"
+    monkeypatch.delenv("OPENROUTER_BASE_URL")
+    with orx.Client() as default:
+        assert default.base_url == orx.DEFAULT_BASE_URL
