@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+import math
 import os
 import sys
 from collections.abc import Sequence
@@ -43,6 +44,8 @@ def _url(text: str) -> str:
     parts = urlsplit(text)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise argparse.ArgumentTypeError(f"not an http(s) URL: {text!r}")
+    if parts.query or parts.fragment:  # the request paths are appended to it
+        raise argparse.ArgumentTypeError("the API root takes no '?query' or '#fragment'")
     return text
 
 
@@ -53,10 +56,25 @@ def _positive(text: str) -> float:
     return value
 
 
+def _finite(text: str) -> float:
+    """A finite number, 0 or more (NaN or infinity cannot be sent as JSON)."""
+    value = float(text)
+    if not 0 <= value < math.inf:
+        raise argparse.ArgumentTypeError(f"must be a finite number, 0 or more: {text!r}")
+    return value
+
+
 def _count(text: str) -> int:
     value = int(text)
     if value < 0:
         raise argparse.ArgumentTypeError(f"must be 0 or more: {text!r}")
+    return value
+
+
+def _tokens(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be 1 or more: {text!r}")
     return value
 
 
@@ -88,8 +106,8 @@ def build_parser() -> argparse.ArgumentParser:
     chat.add_argument("prompt", help="the user message ('-' reads it from stdin)")
     chat.add_argument("-m", "--model", default=DEFAULT_MODEL, help=f"model id (default {DEFAULT_MODEL})")
     chat.add_argument("--system", help="a system message")
-    chat.add_argument("--temperature", type=float)
-    chat.add_argument("--max-tokens", type=int)
+    chat.add_argument("--temperature", type=_finite)
+    chat.add_argument("--max-tokens", type=_tokens)
     task = chat.add_mutually_exclusive_group()
     task.add_argument("--json-schema", metavar="FILE", help="a JSON Schema file: ask for JSON of that shape")
     task.add_argument(
@@ -110,7 +128,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     replay = sub.add_parser("replay", help="stream a recorded SSE body, cassette or folder through the pipeline")
     replay.add_argument("file", help="a recorded SSE body, a VCR-style YAML cassette, or a recorded folder")
-    replay.add_argument("--delay", type=float, default=None, help="seconds between the recorded events")
+    replay.add_argument("--delay", type=_finite, default=None, help="seconds between the recorded events")
     replay.add_argument("--interaction", type=_count, default=None, help="which cassette interaction (from 0)")
     replay.add_argument("--idle-timeout", type=_positive, default=120.0, help=argparse.SUPPRESS)
     _output_options(replay, jsonl=True)
@@ -155,6 +173,8 @@ def _dispatch(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         with open_client(args, err) as (client, _):
             models = fetch_models(client, args.search)
         print_models(models, args, out, use_rich)
+        if args.search and not models:
+            err.write(f"openrouter-rx: no model id or name contains {args.search!r}.\n")
         return 0
     if args.tools_demo and args.no_stream:
         raise UsageError("--tools-demo streams every request: drop --no-stream")

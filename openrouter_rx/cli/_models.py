@@ -67,7 +67,7 @@ def print_models(models: list[Model], args: argparse.Namespace, out: TextIO, use
             table.add_row(*row)
         Console(file=out).print(table)
         return
-    widths = [max(len(HEADERS[i]), *(len(r[i]) for r in rows)) for i in range(4)]
+    widths = [max([len(HEADERS[i]), *(len(r[i]) for r in rows)]) for i in range(4)]  # rows may be empty
 
     def line(cells: tuple[str, ...]) -> str:
         # the id left-aligned, the numbers right-aligned

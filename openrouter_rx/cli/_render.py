@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, TextIO
@@ -28,6 +29,8 @@ __all__ = [
     "error_line",
     "footer_text",
     "format_cost",
+    "is_terminal",
+    "terminal_safe",
     "use_color",
 ]
 
@@ -35,6 +38,7 @@ NOTHING: Any = object()
 """No structured value (the request had no ``--json-schema``)."""
 
 _DIM, _RESET = "\x1b[2m", "\x1b[0m"
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 
 
 @dataclass(frozen=True)
@@ -59,8 +63,23 @@ class Summary:
 
 def use_color(stream: TextIO) -> bool:
     """ANSI styling only on a terminal, and never when ``NO_COLOR`` is set (https://no-color.org)."""
+    return is_terminal(stream) and not os.environ.get("NO_COLOR")
+
+
+def is_terminal(stream: TextIO) -> bool:
+    """Whether ``stream`` says it is a terminal."""
     isatty = getattr(stream, "isatty", None)
-    return bool(isatty and isatty()) and not os.environ.get("NO_COLOR")
+    return bool(isatty and isatty())
+
+
+def terminal_safe(text: str) -> str:
+    """``text`` without the control characters a terminal acts on (ESC, and so escape sequences
+    that move the cursor, clear the screen or write the clipboard; ``\\r``, bell, C1 codes...).
+
+    Model output and server messages are untrusted: on a terminal they are written through this
+    (tabs and line breaks are kept; what follows an ESC stays, as inert text).
+    """
+    return _CONTROL.sub("", text)
 
 
 def format_cost(cost: Decimal | None) -> str:
@@ -110,8 +129,9 @@ def footer_text(summary: Summary) -> str:
 
 
 def error_line(error: BaseException) -> str:
-    """``"openrouter-rx: RateLimitError: message"`` (the library's messages never hold the key)."""
-    return f"openrouter-rx: {type(error).__name__}: {error}"
+    """``"openrouter-rx: RateLimitError: message"`` (the library's messages never hold the key;
+    control characters a server put in its message are left out: see :func:`terminal_safe`)."""
+    return terminal_safe(f"openrouter-rx: {type(error).__name__}: {error}")
 
 
 def cancel_note(metrics: StreamMetrics | None) -> str:
@@ -181,7 +201,8 @@ class Renderer:
 
 class PlainRenderer(Renderer):
     """Text as it streams on ``out``; reasoning dimmed with ANSI on a terminal (not with
-    ``NO_COLOR``); the footer, errors and notes on ``err``.
+    ``NO_COLOR``); the footer, errors and notes on ``err``. On a terminal the model's text is
+    written without control characters (:func:`terminal_safe`); piped, byte for byte.
 
     With ``--json-schema`` only the final value goes to ``out`` (pretty JSON, so the output is a
     JSON document a pipe can use); the raw text is not echoed.
@@ -192,11 +213,15 @@ class PlainRenderer(Renderer):
         self.err = err
         self.color = use_color(out)
         self.err_color = use_color(err)
+        self.safe_out = is_terminal(out)  # untrusted text on a terminal: no control sequences
+        self.safe_err = is_terminal(err)
         self.mode = "chat"
         self.in_reasoning = False
         self.at_line_start = True
 
     def _write(self, text: str, *, dim: bool = False) -> None:
+        if self.safe_out:
+            text = terminal_safe(text)
         if not text:
             return
         self.out.write(f"{_DIM}{text}{_RESET}" if dim and self.color else text)
@@ -208,6 +233,8 @@ class PlainRenderer(Renderer):
             self._write("\n")
 
     def _note(self, text: str, *, dim: bool = False) -> None:
+        if self.safe_err:
+            text = terminal_safe(text)
         self.err.write(f"{_DIM}{text}{_RESET}\n" if dim and self.err_color else f"{text}\n")
         self.err.flush()
 

@@ -51,7 +51,8 @@ def load_recording(
     """The reply that serves ``path`` and, when known, the recorded interaction (its request).
 
     Raises:
-        UsageError: the file is missing or unreadable, or PyYAML is needed and missing.
+        UsageError: the file is missing or unreadable, PyYAML is needed and missing, or the
+            recording is not of a chat completion (e.g. ``GET /models``).
     """
     target = Path(path)
     if not target.exists():
@@ -60,17 +61,34 @@ def load_recording(
         if not (target / "meta.json").is_file():
             raise UsageError(f"{path!r} is a folder without meta.json (expected a recorded-interaction folder)")
         folder = RecordedFolderReply(target, pace=delay)
-        return folder, folder.load()
+        try:
+            recorded = folder.load()
+        except Exception as exc:  # any fault of a hand-edited file: one line, no traceback
+            raise UsageError(f"cannot read {path!r}/meta.json: {type(exc).__name__}: {exc}") from None
+        if not recorded.body and recorded.status < 400:
+            raise UsageError(f"{path!r} has no recorded body (body.sse or body.json)")
+        return folder, _chat_only(recorded, path)
     if target.suffix.lower() in (".yml", ".yaml"):
         try:
             interactions = load_cassette(target)
         except ImportError as exc:
             raise UsageError(str(exc)) from None
-        except ValueError as exc:
-            raise UsageError(f"cannot read the cassette: {exc}") from None
+        except Exception as exc:  # YAML syntax, bad encodings, odd entries
+            raise UsageError(f"cannot read the cassette: {type(exc).__name__}: {exc}") from None
         number = _pick(interactions, interaction, path)
-        return CassetteReply(target, interaction=number, pace=delay), interactions[number]
+        return CassetteReply(target, interaction=number, pace=delay), _chat_only(interactions[number], path)
     return SSEFileReply(target, pace=delay), None
+
+
+def _chat_only(recorded: RecordedInteraction, path: str) -> RecordedInteraction:
+    """``recorded``, when it is a chat completion (or its URI is unknown)."""
+    if recorded.uri and "/chat/completions" not in recorded.uri:
+        where = recorded.uri.split("?", 1)[0]
+        raise UsageError(
+            f"{path!r} records {recorded.method} {where}, not a chat completion: replay takes "
+            "recordings of POST .../chat/completions"
+        )
+    return recorded
 
 
 def _request_of(recorded: RecordedInteraction | None, path: str) -> tuple[list[dict[str, Any]], str]:

@@ -3,7 +3,9 @@
 Until the first token a spinner turns; then reasoning is shown dimmed, the content as it
 streams (or, with ``--json-schema``, the JSON received so far, pretty-printed), tool calls and
 their results, and a footer with the live numbers of the ``meter()`` operator. Errors and the
-cancel note go to ``err`` as plain lines, as with the plain renderer.
+cancel note go to ``err`` as plain lines, as with the plain renderer. The model's text is shown
+without control characters (:func:`~._render.terminal_safe`): rich would pass an escape sequence
+through to the terminal.
 """
 
 from __future__ import annotations
@@ -21,7 +23,17 @@ from rich.text import Text
 from ..chunk import Chunk
 from ..metrics import StreamMetrics
 from ..response import Response, ToolCall
-from ._render import NOTHING, Renderer, Summary, call_text, cancel_note, error_line, footer_text, value_text
+from ._render import (
+    NOTHING,
+    Renderer,
+    Summary,
+    call_text,
+    cancel_note,
+    error_line,
+    footer_text,
+    terminal_safe,
+    value_text,
+)
 
 __all__ = ["RichRenderer", "REASONING_STYLE", "FOOTER_STYLE"]
 
@@ -148,9 +160,9 @@ class RichRenderer(Renderer):
         if reasoning or content or chunk.tool_calls:
             self._output_arrived()
         if reasoning:
-            self.reasoning.append(reasoning)
+            self.reasoning.append(terminal_safe(reasoning))
         if content:
-            self.content.append(content)
+            self.content.append(terminal_safe(content))
         self._redraw()
 
     def metrics(self, metrics: StreamMetrics) -> None:
@@ -168,13 +180,13 @@ class RichRenderer(Renderer):
         """A line per tool call."""
         self._output_arrived()
         note = f"  (invalid: {error})" if error is not None else ""
-        self.tools.append(Text(f"→ {call_text(call)}{note}", style=_TOOL_STYLE))
+        self.tools.append(Text(terminal_safe(f"→ {call_text(call)}{note}"), style=_TOOL_STYLE))
         self._redraw()
 
     def tool_result(self, call: ToolCall, value: Any, error: Exception | None) -> None:
         """A line per tool result."""
         shown = f"error: {type(error).__name__}: {error}" if error is not None else value_text(value)
-        self.tools.append(Text(f"  ↳ {call.name}: {shown}", style=_TOOL_STYLE))
+        self.tools.append(Text(terminal_safe(f"  ↳ {call.name}: {shown}"), style=_TOOL_STYLE))
         self._redraw()
 
     def turn_finished(self, response: Response) -> None:
@@ -190,10 +202,12 @@ class RichRenderer(Renderer):
         if summary.structured is not NOTHING:
             self.final = summary.structured
         elif summary.response.has_tool_calls and not self.tools:
-            self.tools = [Text(f"→ {call_text(call)}", style=_TOOL_STYLE) for call in summary.response.tool_calls]
+            calls = summary.response.tool_calls
+            self.tools = [Text(terminal_safe(f"→ {call_text(call)}"), style=_TOOL_STYLE) for call in calls]
         if summary.response.refusal:
-            self.tools = [*self.tools, Text(f"the model refused: {summary.response.refusal}", style="yellow")]
-        self.footer = Text(footer_text(summary), style=FOOTER_STYLE)
+            refused = Text(terminal_safe(f"the model refused: {summary.response.refusal}"), style="yellow")
+            self.tools = [*self.tools, refused]
+        self.footer = Text(terminal_safe(footer_text(summary)), style=FOOTER_STYLE)
         self._stop()
 
     def failed(self, error: Exception) -> None:

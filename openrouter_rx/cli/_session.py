@@ -49,11 +49,14 @@ class UsageError(Exception):
 @contextmanager
 def open_client(args: argparse.Namespace, err: TextIO) -> Iterator[tuple[Client, FakeOpenRouter | None]]:
     """The client for ``args``: the fake server when ``--offline`` is given, or when there is
-    neither ``OPENROUTER_API_KEY`` nor ``--base-url`` (said in one line on ``err``)."""
+    neither ``OPENROUTER_API_KEY`` nor ``--base-url`` (said in one line on ``err``). The fake
+    server never gets the key."""
     key = os.environ.get("OPENROUTER_API_KEY") or None
     offline = bool(args.offline) or (key is None and args.base_url is None)
     options: dict[str, Any] = {"timeout": Timeout(idle=args.idle_timeout)}
-    if not offline:
+    if offline:
+        options["api_key"] = ""  # a key in the environment is not sent to the embedded server
+    else:
         options["base_url"] = args.base_url or DEFAULT_BASE_URL
     with demo_client(offline=offline, announce=io.StringIO(), **options) as (client, fake):
         if fake is not None:
