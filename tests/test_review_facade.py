@@ -123,7 +123,7 @@ def test_max_heal_attempts_below_one_is_refused_at_construction(fake_openrouter:
 @pytest.mark.parametrize(
     "changes",
     [
-        {"base_url": None},  # used to fail later, in StreamingClient(): AttributeError on None.rstrip
+        {"base_url": 8080},  # None is valid (OPENROUTER_BASE_URL, else OpenRouter); a number is not
         {"healer_model": None},
         {"default_model": 3},
         {"site_name": 7},
