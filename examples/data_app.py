@@ -75,12 +75,25 @@ class Result:
 
 
 def read_rows(path: Path) -> list[Row]:
-    """The prompts of a CSV file (``prompt`` required; ``id`` defaults to the line number)."""
+    """The prompts of a CSV file (``prompt`` required; ``id`` defaults to the line number).
+
+    Raises:
+        ValueError: no ``prompt`` column, an empty prompt, or a ``max_tokens`` that is not a
+            positive integer (the message names the line).
+    """
     with path.open(newline="", encoding="utf-8") as handle:
+        reader = csv.DictReader(handle)
+        if "prompt" not in (reader.fieldnames or []):
+            raise ValueError(f"{path}: no 'prompt' column (the header is {reader.fieldnames})")
         rows = []
-        for number, record in enumerate(csv.DictReader(handle), 1):
+        for number, record in enumerate(reader, 1):
+            prompt = (record.get("prompt") or "").strip()
             limit = (record.get("max_tokens") or "").strip()
-            rows.append(Row(record.get("id") or str(number), record["prompt"], int(limit) if limit else None))
+            if not prompt:
+                raise ValueError(f"{path}, row {number}: the prompt is empty")
+            if limit and not (limit.isdigit() and int(limit) > 0):
+                raise ValueError(f"{path}, row {number}: max_tokens must be a positive integer, not {limit!r}")
+            rows.append(Row(record.get("id") or str(number), prompt, int(limit) if limit else None))
         return rows
 
 
@@ -252,7 +265,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.concurrency < 1:
         parser.error("--concurrency must be at least 1")
 
-    rows = read_rows(Path(args.prompts))
+    try:
+        rows = read_rows(Path(args.prompts))
+    except (OSError, ValueError) as error:  # a missing file, a wrong header, a bad value: say which
+        parser.error(str(error))
     usage = orx.UsageTracker()
     written: list[Result] = []
     with demo_client(timeout=orx.Timeout(connect=10, idle=60)) as (client, fake):
