@@ -51,6 +51,8 @@ def main() -> None:
             except orx.OpenRouterError as err:
                 partial = err.partial.content if err.partial else ""
                 print(f"-> {type(err).__name__}: {err} (partial: {partial!r})")
+            else:  # live, the failures are not scripted: most requests just succeed
+                print("-> no error this time")
 
 
 if __name__ == "__main__":
