@@ -90,6 +90,22 @@ def test_an_error_message_from_the_server_is_written_without_control_sequences(
     assert "BadRequestError" in err and "\x1b" not in err and "\x07" not in err
 
 
+def test_rich_json_view_keeps_the_text_that_arrived_when_the_stream_fails(
+    fake_openrouter: FakeOpenRouter, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pytest.importorskip("rich")
+    monkeypatch.setenv("FORCE_COLOR", "1")
+    schema = tmp_path / "person.json"
+    schema.write_text('{"type": "object", "properties": {"name": {"type": "string"}}}')
+    cut = StreamReply(text_chunks('{"name": "Alice Liddell', pieces=3), done=False, disconnect_after=6)
+    fake_openrouter.enqueue(cut)
+    argv = ["chat", "hi", "--rich", "--json-schema", str(schema), "--retries", "0"]
+    code, out, err = run(*argv, "--base-url", fake_openrouter.base_url)
+    assert code == 1 and "TruncatedStreamError" in err
+    final = out.rsplit("\x1b[2K", 1)[-1]  # what stays once the live region is gone
+    assert re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", final).count('{"name": "Alice') == 1
+
+
 # -- the key ----------------------------------------------------------------------------------
 
 

@@ -211,8 +211,12 @@ class RichRenderer(Renderer):
         self._stop()
 
     def failed(self, error: Exception) -> None:
-        """Stop the view (what arrived stays on screen), then the typed error on ``err``."""
+        """Stop the view (what arrived stays on screen, as text: the partial JSON of a failed
+        ``--json-schema`` request would hide a value cut in the middle), then the typed error on
+        ``err``."""
         self.spinner = None
+        if self.content:
+            self.partial = NOTHING
         self._stop()
         self.err.write(error_line(error) + "\n")
         self.err.flush()
