@@ -109,6 +109,7 @@ TOOLS = chunk_lookup(
 DELTAS = chunk_lookup(
     a=_tool_chunk(_tool_delta(0, "c1", "add"), _tool_delta(0, arguments="{}")), b=_tool_chunk(_tool_delta(1, "c2", "x"))
 )
+THINKING = chunk_lookup(p={"choices": [{"index": 0, "delta": {"reasoning": "Let me see."}}]}, a="Yes.")
 JSON_PIECES = chunk_lookup(a='{"ci', b='ty": "Os', c='lo"}')
 DOWN = orx.ServiceUnavailableError("no provider", status=503)
 
@@ -118,6 +119,7 @@ SIMPLE_DIAGRAMS: list[tuple[str, int, Callable[[], Operator], dict[str | float, 
     ("accumulate():", 1, orx_ops.accumulate, TEXT, orx.TruncatedStreamError("cut")),
     ("snapshots():", 0, orx_ops.snapshots, TEXT, None),
     ("content():", 0, orx_ops.content, TEXT, None),
+    ("reasoning():", 0, orx_ops.reasoning, THINKING, None),
     ("tool_calls():", 0, orx_ops.tool_calls, TOOLS, None),
     ("tool_call_deltas():", 0, orx_ops.tool_call_deltas, DELTAS, None),
     ("partial_json:", 0, orx_ops.partial_json, JSON_PIECES, None),
