@@ -145,6 +145,14 @@ def test_a_marble_diagram_of_the_operator_reference_is_true(
     assert _recorded(run) == _shape(expected), f"{label} {expected}"
 
 
+def test_every_stream_operator_has_a_diagram_checked_here() -> None:
+    checked = {label.split("(")[0].rstrip(":") for label, *_ in SIMPLE_DIAGRAMS}
+    checked |= {"retry_with_backoff", "fallback_to_non_streaming"}  # the two tests below
+    checked = {"retry_with_backoff" if name == "retry…" else name for name in checked}
+    predicates = {"is_retryable", "should_fall_back"}  # functions of an error, shown in their sections
+    assert checked == set(orx_ops.__all__) - predicates
+
+
 def test_the_values_the_diagrams_name_are_the_values_emitted() -> None:
     block, _ = _diagram("partial_json:")
     run = run_marbles(orx_ops.partial_json(), _source(block), JSON_PIECES)
