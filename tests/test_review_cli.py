@@ -129,6 +129,17 @@ def test_offline_with_a_key_does_not_send_the_key_to_the_embedded_server(monkeyp
     assert SECRET not in out + err
 
 
+def test_jsonl_ends_with_an_error_line_when_the_client_refuses_before_any_request(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("OPENROUTER_API_KEY", SECRET)
+    code, out, err = run("chat", "hi", "--jsonl", "--base-url", "http://example.com/api/v1")  # no request is made
+    assert code == 1
+    last = json.loads(out.splitlines()[-1])
+    assert last["type"] == "error" and last["error"] == "InsecureTransportError"
+    assert err.count("InsecureTransportError") == 1 and SECRET not in out + err
+
+
 # -- models -------------------------------------------------------------------------------------
 
 

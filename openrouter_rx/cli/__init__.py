@@ -181,14 +181,19 @@ def _dispatch(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     if args.prompt == "-":
         args.prompt = sys.stdin.read()
     renderer = make_renderer(args, out, err)
-    with open_client(args, err) as (client, _):
-        if args.tools_demo:
-            from ._demo_tools import run_tools_demo
+    try:
+        with open_client(args, err) as (client, _):
+            if args.tools_demo:
+                from ._demo_tools import run_tools_demo
 
-            return run_tools_demo(args, client, renderer)
-        from ._chat import run_chat
+                return run_tools_demo(args, client, renderer)
+            from ._chat import run_chat
 
-        return run_chat(args, client, renderer)
+            return run_chat(args, client, renderer)
+    except OpenRouterError as exc:  # refused before any request (e.g. a key over plain http): said as usual
+        renderer.failed(exc)
+        renderer.close()
+        return 1
 
 
 def main(argv: Sequence[str] | None = None, out: TextIO | None = None, err: TextIO | None = None) -> int:
