@@ -18,7 +18,15 @@ from pathlib import Path
 import pytest
 
 from openrouter_rx.cli import _session, main
-from openrouter_rx.testing import FakeOpenRouter, RecordedRequest, Reply, StreamReply, models_body, text_chunks
+from openrouter_rx.testing import (
+    FakeOpenRouter,
+    JSONReply,
+    RecordedRequest,
+    Reply,
+    StreamReply,
+    models_body,
+    text_chunks,
+)
 from tests.support import WAIT, recorded_root
 
 SECRET = "sk-or-v1-secret-review-0123456789"
@@ -148,6 +156,19 @@ def test_models_search_without_a_match_says_so(quick_demo: None) -> None:
     assert code == 0, err
     assert out.split() == ["id", "context", "prompt", "$/M", "completion", "$/M"]
     assert "no model" in err and "no-such-model-zzz" in err
+
+
+def test_models_rich_table_on_a_narrow_terminal_shows_whole_ids(
+    fake_openrouter: FakeOpenRouter, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pytest.importorskip("rich")
+    monkeypatch.setenv("COLUMNS", "40")
+    ids = ["meta-llama/llama-3.1-405b-instruct", "vendor/[/odd]-model"]  # long; brackets are not markup
+    fake_openrouter.enqueue(JSONReply(models_body(ids)))
+    code, out, err = run("models", "--rich", "--base-url", fake_openrouter.base_url)
+    assert code == 0, err
+    cells = "".join(line.split("│")[1].strip() for line in out.splitlines() if line.startswith("│"))
+    assert cells == "".join(sorted(ids))  # folded over lines, not cut with an ellipsis
 
 
 # -- arguments that cannot make a valid request --------------------------------------------

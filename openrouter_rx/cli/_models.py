@@ -59,12 +59,14 @@ def print_models(models: list[Model], args: argparse.Namespace, out: TextIO, use
     if use_rich:
         from rich.console import Console
         from rich.table import Table
+        from rich.text import Text
 
         table = Table(*HEADERS, title=f"{len(rows)} models")
+        table.columns[0].overflow = "fold"  # a narrow terminal wraps the id (what -m takes) instead of cutting it
         for column in table.columns[1:]:
             column.justify = "right"
         for row in rows:
-            table.add_row(*row)
+            table.add_row(*(Text(cell) for cell in row))  # Text: a '[' in an id is not rich markup
         Console(file=out).print(table)
         return
     widths = [max([len(HEADERS[i]), *(len(r[i]) for r in rows)]) for i in range(4)]  # rows may be empty
