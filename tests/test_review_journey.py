@@ -329,6 +329,33 @@ def test_docs_and_examples_use_the_short_public_names(path: Path) -> None:
     assert not found, f"{path.name}: import the public names from openrouter_rx (orx.StreamingClient, ...)"
 
 
+def _tables(page: str) -> list[list[str]]:
+    """Blocks of consecutive lines starting with ``|``, outside code fences."""
+    tables: list[list[str]] = []
+    block: list[str] = []
+    fenced = False
+    for line in [*page.splitlines(), ""]:
+        if line.startswith("```"):
+            fenced = not fenced
+        if not fenced and line.startswith("|"):
+            block.append(line)
+            continue
+        if block:
+            tables.append(block)
+            block = []
+    return tables
+
+
+@pytest.mark.parametrize("path", MY_PAGES, ids=lambda path: path.name)
+def test_every_table_of_a_page_is_whole(path: Path) -> None:
+    # A paragraph pasted inside a table leaves an orphan row that renders as plain text.
+    for table in _tables(path.read_text(encoding="utf-8")):
+        assert len(table) >= 2 and set(table[1]) <= set("|-: "), f"{path.name}: a row without its table: {table[0]}"
+        width = len(re.split(r"(?<!\\)\|", table[0]))
+        for row in table[2:]:
+            assert len(re.split(r"(?<!\\)\|", row)) == width, f"{path.name}: {row}"
+
+
 # -- the data app ------------------------------------------------------------------------------------
 
 
