@@ -323,6 +323,7 @@ def _run_in_terminal(
     argv: list[str],
     interrupt_at: bytes | None = None,
     before_interrupt: Callable[[], object] | None = None,
+    sig: signal.Signals = signal.SIGINT,
 ) -> tuple[int, str]:
     master, slave = terminal
     command = [sys.executable, "-m", "openrouter_rx", *argv]
@@ -334,7 +335,7 @@ def _run_in_terminal(
             assert interrupt_at in seen, seen.decode(errors="replace")
             if before_interrupt is not None:
                 before_interrupt()
-            process.send_signal(signal.SIGINT)
+            process.send_signal(sig)
         process.wait(WAIT)
         os.close(slave)
         seen += _read_until(master, process, None)
@@ -363,6 +364,17 @@ def test_ctrl_c_in_a_terminal_mid_stream_exits_130_and_shows_the_cursor(terminal
     assert code == 130, screen
     assert screen.rindex("\x1b[?25h") > screen.rindex("\x1b[?25l")
     assert "cancelled after" in screen and "the stream was closed" in screen and "Traceback" not in screen
+
+
+def test_sigterm_in_a_terminal_mid_stream_shows_the_cursor_again(terminal: tuple[int, int]) -> None:
+    """``timeout 10 openrouter-rx chat ...``, a task runner stopping it: the live view is closed."""
+    pytest.importorskip("rich")
+    code, screen = _run_in_terminal(
+        terminal, ["chat", "Say hello", "--offline"], interrupt_at=b"push a", sig=signal.SIGTERM
+    )
+    assert code == 128 + signal.SIGTERM, screen
+    assert screen.rindex("\x1b[?25h") > screen.rindex("\x1b[?25l")
+    assert "Traceback" not in screen
 
 
 def test_ctrl_c_in_a_terminal_before_the_first_token(

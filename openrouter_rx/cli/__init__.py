@@ -20,6 +20,7 @@ import argparse
 import importlib.util
 import math
 import os
+import signal
 import sys
 from collections.abc import Sequence
 from contextlib import redirect_stderr, redirect_stdout
@@ -227,8 +228,17 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None, err: Text
         return 130
 
 
+def _terminated(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)  # unwinds like Ctrl-C: the stream is closed, the live view ends (cursor shown)
+
+
 def console_main() -> None:
-    """``console_scripts`` entry point: exit with :func:`main`'s status."""
+    """``console_scripts`` entry point: exit with :func:`main`'s status (SIGTERM: 143, after the
+    same clean-up as Ctrl-C, so a terminal is left with its cursor visible)."""
+    try:
+        signal.signal(signal.SIGTERM, _terminated)
+    except ValueError:  # pragma: no cover - not the main thread (e.g. called from a test runner's thread)
+        pass
     try:
         code = main()
         sys.stdout.flush()
