@@ -346,7 +346,9 @@ def _tables(page: str) -> list[list[str]]:
     return tables
 
 
-@pytest.mark.parametrize("path", MY_PAGES, ids=lambda path: path.name)
+@pytest.mark.parametrize(
+    "path", [*sorted(DOCS.glob("*.md")), ROOT / "examples" / "guide" / "README.md"], ids=lambda path: path.name
+)
 def test_every_table_of_a_page_is_whole(path: Path) -> None:
     # A paragraph pasted inside a table leaves an orphan row that renders as plain text.
     for table in _tables(path.read_text(encoding="utf-8")):
