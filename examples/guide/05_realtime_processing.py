@@ -6,7 +6,7 @@
 ``callback`` with every chunk (on the calling thread) and returns ``None``. Here each chunk goes
 to three stand-ins: a "websocket" (a list a UI would read), a log table in SQLite and live
 metrics. The Rx way: the same consumer over the plain chunk stream (no ``accumulate()``, so
-nothing grows), with ``openrouter_rx.blocking.iterate`` bringing the chunks to this thread.
+nothing grows), with ``orx.blocking.iterate`` bringing the chunks to this thread.
 """
 
 from __future__ import annotations

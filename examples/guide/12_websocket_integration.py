@@ -7,7 +7,7 @@ puts a message on every queue subscribed to a channel, and a "browser" thread re
 and prints what a page would render. The controller is the Ruby one with callbacks; the Rx way
 publishes one request to two branches: the text deltas and the final summary. WebSocket servers
 in Python are usually asyncio (FastAPI, Starlette, websockets): the last variant consumes the same
-Rx pipeline with ``async for`` (``openrouter_rx.aio.iterate``) and pushes into asyncio queues.
+Rx pipeline with ``async for`` (``orx.aio.iterate``) and pushes into asyncio queues.
 """
 
 from __future__ import annotations
