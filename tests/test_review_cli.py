@@ -114,6 +114,22 @@ def test_rich_json_view_keeps_the_text_that_arrived_when_the_stream_fails(
     assert re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", final).count('{"name": "Alice') == 1
 
 
+def test_offline_json_schema_demo_follows_local_refs() -> None:
+    """Schemas exported by pydantic or marshmallow put nested objects in ``$defs``."""
+    schema = {
+        "type": "object",
+        "properties": {
+            "owner": {"$ref": "#/$defs/person"},
+            "pets": {"type": "array", "items": {"$ref": "#/definitions/pet"}},
+        },
+        "$defs": {"person": {"type": "object", "properties": {"name": {"type": "string"}}}},
+        "definitions": {"pet": {"type": "object", "properties": {"kind": {"enum": ["cat", "dog"]}}}},
+    }
+    assert _session.sample_for(schema) == {"owner": {"name": "example"}, "pets": [{"kind": "cat"}]}
+    looping = {"type": "object", "properties": {"next": {"$ref": "#"}}}
+    assert isinstance(_session.sample_for(looping), dict)  # a recursive schema ends (depth limit)
+
+
 # -- the key ----------------------------------------------------------------------------------
 
 

@@ -96,12 +96,26 @@ def load_response_format(path: str) -> dict[str, Any]:
     return {"type": "json_schema", "json_schema": {"name": name, "strict": True, "schema": document}}
 
 
-def sample_for(schema: Any, depth: int = 0) -> Any:
+def _resolve(ref: Any, root: Any) -> Any:
+    """The target of a local ``$ref`` (``#/$defs/name``, ``#/definitions/name``, ``#``), else ``None``."""
+    if not isinstance(ref, str) or not ref.startswith("#"):
+        return None
+    target = root
+    for part in filter(None, ref[1:].split("/")):
+        part = part.replace("~1", "/").replace("~0", "~")
+        target = target.get(part) if isinstance(target, Mapping) else None
+    return target
+
+
+def sample_for(schema: Any, depth: int = 0, root: Any = None) -> Any:
     """A small value shaped like a JSON Schema (for the offline demo): first enum/const/default/
-    example values, ``"example"`` strings, ``1`` and ``1.5``, ``true``, one-item arrays.
-    ``$ref`` is not followed (``None``)."""
+    example values, ``"example"`` strings, ``1`` and ``1.5``, ``true``, one-item arrays. A local
+    ``$ref`` (into ``$defs`` or ``definitions`` of ``root``, the whole schema) is followed."""
     if not isinstance(schema, Mapping) or depth > 8:
         return None
+    root = schema if root is None else root
+    if "$ref" in schema:
+        return sample_for(_resolve(schema["$ref"], root), depth + 1, root)
     for key in ("const", "default"):
         if key in schema:
             return schema[key]
@@ -112,16 +126,16 @@ def sample_for(schema: Any, depth: int = 0) -> Any:
     for key in ("anyOf", "oneOf", "allOf"):
         options = schema.get(key)
         if isinstance(options, list) and options:
-            return sample_for(options[0], depth + 1)
+            return sample_for(options[0], depth + 1, root)
     kind = schema.get("type")
     if isinstance(kind, list):
         kind = next((k for k in kind if k != "null"), "null")
     properties = schema.get("properties")
     if kind == "object" or isinstance(properties, Mapping):
         props = properties if isinstance(properties, Mapping) else {}
-        return {name: sample_for(sub, depth + 1) for name, sub in props.items()}
+        return {name: sample_for(sub, depth + 1, root) for name, sub in props.items()}
     if kind == "array":
-        item = sample_for(schema.get("items"), depth + 1)
+        item = sample_for(schema.get("items"), depth + 1, root)
         return [item] if item is not None else []
     samples: dict[Any, Any] = {"string": "example", "integer": 1, "number": 1.5, "boolean": True}
     return samples.get(kind)
