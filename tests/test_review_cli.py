@@ -279,15 +279,27 @@ def test_replay_of_every_kind_of_shared_recording(folder: str, code: int) -> Non
     assert "Traceback" not in err
 
 
-def test_replay_a_truncated_or_garbage_sse_file_exits_1_with_the_typed_error(tmp_path: Path) -> None:
+def test_replay_a_truncated_or_garbled_sse_file_exits_1_with_the_typed_error(tmp_path: Path) -> None:
     cut = tmp_path / "cut.sse"
     cut.write_bytes(b'data: {"choices": [{"index": 0, "delta": {"content": "Hel"}}]}\n\ndata: {"choi')
     code, out, err = run("replay", str(cut), "--plain")
     assert code == 1 and out.startswith("Hel") and "TruncatedStreamError" in err
-    garbage = tmp_path / "garbage.sse"
-    garbage.write_bytes(bytes(range(256)) * 4)
-    code, _, err = run("replay", str(garbage), "--plain")
+    garbled = tmp_path / "garbled.sse"
+    garbled.write_bytes(b"data: " + bytes(range(128, 256)) + b"\n\n")
+    code, _, err = run("replay", str(garbled), "--plain")
     assert code == 1 and "ProtocolError" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize(
+    "content",
+    [bytes(range(256)) * 4, b"hello\nthis is not a recording\n", b"", b'{"choices": [{"message": {"content": "x"}}]}'],
+)
+def test_replay_a_file_that_is_not_a_recorded_sse_body_is_a_usage_error(tmp_path: Path, content: bytes) -> None:
+    path = tmp_path / "reply.json"
+    path.write_bytes(content)
+    code, out, err = run("replay", str(path), "--plain")
+    assert code == 2, err
+    assert "no SSE" in err and "meta.json" in err and out == ""
 
 
 # -- a real terminal ----------------------------------------------------------------------------

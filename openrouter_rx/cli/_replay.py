@@ -11,6 +11,7 @@ of a stream.
 from __future__ import annotations
 
 import argparse
+import re
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -51,8 +52,8 @@ def load_recording(
     """The reply that serves ``path`` and, when known, the recorded interaction (its request).
 
     Raises:
-        UsageError: the file is missing or unreadable, PyYAML is needed and missing, or the
-            recording is not of a chat completion (e.g. ``GET /models``).
+        UsageError: the file is missing or unreadable, holds no SSE ``data:`` line, PyYAML is
+            needed and missing, or the recording is not of a chat completion (e.g. ``GET /models``).
     """
     target = Path(path)
     if not target.exists():
@@ -77,6 +78,15 @@ def load_recording(
             raise UsageError(f"cannot read the cassette: {type(exc).__name__}: {exc}") from None
         number = _pick(interactions, interaction, path)
         return CassetteReply(target, interaction=number, pace=delay), _chat_only(interactions[number], path)
+    try:
+        raw = target.read_bytes()
+    except OSError as exc:
+        raise UsageError(f"cannot read {path!r}: {exc.strerror or exc}") from None
+    if not re.search(rb"^data:", raw, re.MULTILINE):
+        raise UsageError(
+            f"{path!r} holds no SSE 'data:' line: replay takes a recorded SSE body, a YAML cassette, or a "
+            "recorded folder (meta.json plus body.sse or body.json; a JSON body needs its meta.json)"
+        )
     return SSEFileReply(target, pace=delay), None
 
 
