@@ -10,7 +10,8 @@
 
 Without ``OPENROUTER_API_KEY`` (or with ``--offline``) it says so in one line on stderr and
 answers from the embedded fake OpenRouter server. Exit status: 0 ok, 1 a library or request
-error (its type and message on stderr), 2 a usage error, 130 cancelled with Ctrl-C.
+error (its type and message on stderr), 2 a usage error, 130 cancelled with Ctrl-C (and 143 for
+a SIGTERM to the command).
 See docs/cli.md.
 """
 
