@@ -130,6 +130,16 @@ def test_offline_json_schema_demo_follows_local_refs() -> None:
     assert isinstance(_session.sample_for(looping), dict)  # a recursive schema ends (depth limit)
 
 
+def test_a_dumb_terminal_gets_no_ansi_styles(fake_openrouter: FakeOpenRouter, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TERM", "dumb")  # e.g. Emacs' M-x shell: plain text, and no escape codes either
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    fake_openrouter.enqueue(StreamReply(text_chunks("Hello.", reasoning="Thinking.")))
+    code, out, err = run("chat", "hi", "--base-url", fake_openrouter.base_url, out=FakeTTY(), err=FakeTTY())
+    assert code == 0, err
+    assert "Thinking." in out and "Hello." in out
+    assert "\x1b" not in out + err
+
+
 # -- the key ----------------------------------------------------------------------------------
 
 

@@ -62,8 +62,9 @@ class Summary:
 
 
 def use_color(stream: TextIO) -> bool:
-    """ANSI styling only on a terminal, and never when ``NO_COLOR`` is set (https://no-color.org)."""
-    return is_terminal(stream) and not os.environ.get("NO_COLOR")
+    """ANSI styling only on a terminal that is not ``TERM=dumb``, and never when ``NO_COLOR`` is
+    set (https://no-color.org)."""
+    return is_terminal(stream) and not os.environ.get("NO_COLOR") and os.environ.get("TERM") != "dumb"
 
 
 def is_terminal(stream: TextIO) -> bool:
