@@ -312,6 +312,19 @@ def test_replay_a_file_that_is_not_a_recorded_sse_body_is_a_usage_error(tmp_path
     assert "no SSE" in err and "meta.json" in err and out == ""
 
 
+def test_replay_reads_a_recorded_body_from_a_pipe() -> None:
+    """``curl ... | openrouter-rx replay /dev/stdin``: a pipe can be read once only."""
+    if not Path("/dev/stdin").exists():  # pragma: no cover - not on Linux/macOS
+        pytest.skip("no /dev/stdin")
+    body = (
+        b'data: {"choices": [{"index": 0, "delta": {"content": "piped"}, "finish_reason": "stop"}]}\n\ndata: [DONE]\n\n'
+    )
+    command = [sys.executable, "-m", "openrouter_rx", "replay", "/dev/stdin", "--plain"]
+    done = subprocess.run(command, input=body, capture_output=True, timeout=WAIT, env=_env())
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.decode().strip() == "piped"
+
+
 # -- a real terminal ----------------------------------------------------------------------------
 
 

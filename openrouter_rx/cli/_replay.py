@@ -78,6 +78,8 @@ def load_recording(
             raise UsageError(f"cannot read the cassette: {type(exc).__name__}: {exc}") from None
         number = _pick(interactions, interaction, path)
         return CassetteReply(target, interaction=number, pace=delay), _chat_only(interactions[number], path)
+    if not target.is_file():  # a pipe (/dev/stdin) can be read once only: by the fake server
+        return SSEFileReply(target, pace=delay), None
     try:
         raw = target.read_bytes()
     except OSError as exc:
