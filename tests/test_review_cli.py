@@ -259,6 +259,16 @@ def test_replay_of_a_broken_cassette_is_a_usage_error(tmp_path: Path, text: str)
     assert "cannot read the cassette" in err
 
 
+@pytest.mark.parametrize("request_body", ['{"messages": [1, 2], "model": "a/b"}', "{broken", '{"messages": "hi"}'])
+def test_replay_with_an_odd_recorded_request_still_replays_the_reply(tmp_path: Path, request_body: str) -> None:
+    sse = b'data: {"choices": [{"index": 0, "delta": {"content": "ok"}, "finish_reason": "stop"}]}\n\ndata: [DONE]\n\n'
+    folder = _folder(tmp_path, '{"status": 200, "content_type": "text/event-stream"}', sse)
+    (folder / "request.json").write_text(request_body)
+    code, out, err = run("replay", str(folder), "--plain")
+    assert code == 0, err
+    assert out.strip() == "ok"
+
+
 def test_replay_of_a_recording_that_is_not_a_chat_completion_is_a_usage_error(tmp_path: Path) -> None:
     meta = {"status": 200, "content_type": "application/json", "uri": "https://openrouter.ai/api/v1/models",
             "method": "GET", "body_file": "body.json"}  # fmt: skip

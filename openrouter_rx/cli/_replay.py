@@ -107,8 +107,8 @@ def _request_of(recorded: RecordedInteraction | None, path: str) -> tuple[list[d
     body = recorded.request_json if recorded is not None else None
     messages = body.get("messages") if isinstance(body, dict) else None
     model = body.get("model") if isinstance(body, dict) else None
-    if not isinstance(messages, list) or not messages:
-        messages = [{"role": "user", "content": f"(replayed from {Path(path).name})"}]
+    if not isinstance(messages, list) or not messages or not all(isinstance(m, dict) for m in messages):
+        messages = [{"role": "user", "content": f"(replayed from {Path(path).name})"}]  # the reply is what counts
     return messages, model if isinstance(model, str) and model else DEFAULT_MODEL
 
 
