@@ -21,6 +21,7 @@ UTF-8 (it raises ``UnicodeDecodeError``): both of the last become ProtocolError.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from typing import NoReturn
 
 from sseclient import SSEClient
 
@@ -68,20 +69,34 @@ class ByteSource:
             if self.on_bytes is not None:
                 self.on_bytes()
             piece = self._normalise(raw)
+        spans = self._last_lf and piece[0] == 0x0A  # the blank line spans two pieces
+        if self._pending + len(piece) > self._limit:  # rare: only then can an event in it be too big
+            self._check_events(piece, 1 if spans else 0, 0 if spans else self._pending)
         at = piece.rfind(b"\n\n")
         if at >= 0:
             self._pending = len(piece) - at - 2
-        elif self._last_lf and piece[0] == 0x0A:  # the blank line spans two pieces
+        elif spans:
             self._pending = len(piece) - 1
         else:
             self._pending += len(piece)
         self._last_lf = piece[-1] == 0x0A
         if self._pending > self._limit:
-            raise ProtocolError(
-                f"an SSE event exceeded the {self._limit}-byte limit (max_event_bytes)",
-                data=piece[:200].decode("utf-8", "replace"),
-            )
+            self._refuse(piece)
         return piece
+
+    def _check_events(self, piece: bytes, pos: int, before: int) -> None:
+        """Refuse ``piece`` if an event that ends inside it (``before`` bytes of the first one came
+        in earlier pieces) is over the limit; the unfinished tail is checked by the caller."""
+        while (end := piece.find(b"\n\n", pos)) >= 0:
+            if before + end + 1 - pos > self._limit:  # its lines with their line ends, not the blank line
+                self._refuse(piece[pos:])
+            before, pos = 0, end + 2
+
+    def _refuse(self, piece: bytes) -> NoReturn:
+        raise ProtocolError(
+            f"an SSE event exceeded the {self._limit}-byte limit (max_event_bytes)",
+            data=piece[:200].decode("utf-8", "replace"),
+        )
 
     def _normalise(self, piece: bytes) -> bytes:
         if self._head is not None:  # a BOM may only come first, possibly split over reads

@@ -387,7 +387,7 @@ def test_the_data_app_refuses_a_csv_it_cannot_use_with_a_clear_message(
     assert message in result.stderr and "Traceback" not in result.stderr
 
 
-# -- library bugs found on the way (reported; xfail until the library is fixed) ----------------------
+# -- library bugs found on the way (max_event_bytes: fixed in _sse.ByteSource) ------------------------
 
 
 def _pieces(*pieces: bytes) -> Callable[[int], bytes]:
@@ -399,9 +399,6 @@ def _pieces(*pieces: bytes) -> Callable[[int], bytes]:
     return read1
 
 
-@pytest.mark.xfail(
-    strict=True, reason="library bug: ByteSource checks only the bytes after the last separator of a read"
-)
 def test_an_event_over_max_event_bytes_inside_one_read_is_refused() -> None:
     # Client(max_event_bytes=...) promises "the largest SSE event accepted (ProtocolError beyond)"
     # (docs/errors.md: "an event over max_event_bytes"). A 5 KB event that arrives whole in one
@@ -413,7 +410,6 @@ def test_an_event_over_max_event_bytes_inside_one_read_is_refused() -> None:
         list(iter_event_data(ByteSource(_pieces(event + b"data: [DONE]\n\n"), 1000)))
 
 
-@pytest.mark.xfail(strict=True, reason="library bug: the read that completes an event resets the count first")
 def test_an_event_over_max_event_bytes_completed_by_a_later_read_is_refused() -> None:
     # 900 bytes of an event (under the limit), then 5000 more and its blank line in the next read:
     # the event is 5.9 KB, over the 1 KB limit, and is accepted.
@@ -431,3 +427,21 @@ def test_an_event_over_max_event_bytes_spread_over_reads_is_refused() -> None:
     read1 = _pieces(b"data: " + b"z" * 800, b"z" * 800, b"z" * 800 + b"\n\n")
     with pytest.raises(orx.ProtocolError, match="max_event_bytes"):
         list(iter_event_data(ByteSource(read1, 1000)))
+
+
+def test_events_under_max_event_bytes_pass_in_every_arrangement() -> None:
+    # The fix checks every event ending inside a read: events at the limit, many per read, and a
+    # blank line split over two reads all pass.
+    from openrouter_rx._sse import ByteSource, iter_event_data
+
+    at_limit = b"data: " + b"a" * 993  # 1000 bytes with its line end, before the blank line
+    body = (at_limit + b"\n\n") * 5 + b"data: [DONE]\n\n"
+    for size in (1, 7, 999, 1000, 1001, 2002, len(body)):
+        pieces = [body[i : i + size] for i in range(0, len(body), size)]
+        events = list(iter_event_data(ByteSource(_pieces(*pieces), 1000)))
+        assert len(events) == 6, size
+    over = b"data: " + b"a" * 994 + b"\n\n"  # one byte more: refused however it arrives
+    for size in (1, 999, 1000, 1001, len(over)):
+        pieces = [over[i : i + size] for i in range(0, len(over), size)]
+        with pytest.raises(orx.ProtocolError, match="max_event_bytes"):
+            list(iter_event_data(ByteSource(_pieces(*pieces), 1000)))
