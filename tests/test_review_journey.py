@@ -445,3 +445,14 @@ def test_events_under_max_event_bytes_pass_in_every_arrangement() -> None:
         pieces = [over[i : i + size] for i in range(0, len(over), size)]
         with pytest.raises(orx.ProtocolError, match="max_event_bytes"):
             list(iter_event_data(ByteSource(_pieces(*pieces), 1000)))
+
+
+def test_a_cassette_reply_without_pyyaml_fails_when_made_with_the_install_hint(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Any
+) -> None:
+    # Without PyYAML a CassetteReply used to be accepted and then answered a 500 from the server.
+    from openrouter_rx.testing import CassetteReply
+
+    monkeypatch.setitem(sys.modules, "yaml", None)  # what an environment without PyYAML imports
+    with pytest.raises(ImportError, match=r"pip install 'openrouter-rx\[yaml\]'"):
+        CassetteReply(tmp_path / "cassette.yaml")

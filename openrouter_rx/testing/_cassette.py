@@ -83,7 +83,8 @@ def _import_yaml() -> ModuleType:
         return importlib.import_module("yaml")
     except ImportError as exc:
         raise ImportError(
-            "Reading YAML cassettes needs PyYAML, which is not installed: pip install openrouter-rx[yaml]"
+            "Reading YAML cassettes needs PyYAML, which is not installed: pip install 'openrouter-rx[yaml]'"
+            " (from a checkout: pip install -e '.[yaml]')"
         ) from exc
 
 
@@ -192,6 +193,9 @@ class CassetteReply(Reply):
     _loaded: list[RecordedInteraction] | None = field(default=None, init=False, repr=False)
     _next: int = field(default=0, init=False, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        _import_yaml()  # a missing PyYAML is an ImportError here, not a 500 from the fake server later
 
     @property
     def interactions(self) -> list[RecordedInteraction]:
