@@ -455,7 +455,7 @@ def test_cassette_reply(fake: FakeOpenRouter) -> None:
 
 def test_cassette_needs_pyyaml(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "yaml", None)
-    with pytest.raises(ImportError, match=r"pip install openrouter-rx\[yaml\]"):
+    with pytest.raises(ImportError, match=r"pip install 'openrouter-rx\[yaml\]'"):
         load_cassette(FIXTURES / "fake_cassette.yml")
 
 
