@@ -174,6 +174,19 @@ def test_jsonl_ends_with_an_error_line_when_the_client_refuses_before_any_reques
     assert err.count("InsecureTransportError") == 1 and SECRET not in out + err
 
 
+def test_chat_with_a_key_uses_openrouter_base_url_from_the_environment_like_the_library(
+    fake_openrouter: FakeOpenRouter, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OPENROUTER_API_KEY", SECRET)
+    monkeypatch.setenv("OPENROUTER_BASE_URL", fake_openrouter.base_url)  # e.g. a company proxy
+    fake_openrouter.enqueue(StreamReply(text_chunks("via the proxy")))
+    code, out, err = run("chat", "hi", "--plain", "--retries", "0", "--idle-timeout", "5")
+    assert code == 0, err
+    assert out.strip() == "via the proxy"
+    assert fake_openrouter.requests[0].header("Authorization") == f"Bearer {SECRET}"
+    assert SECRET not in out + err
+
+
 # -- models -------------------------------------------------------------------------------------
 
 

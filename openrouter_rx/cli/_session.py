@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TextIO
 
-from ..client import DEFAULT_BASE_URL, Client, Timeout
+from ..client import Client, Timeout
 from ..testing import (
     CompletionReply,
     FakeOpenRouter,
@@ -50,14 +50,15 @@ class UsageError(Exception):
 def open_client(args: argparse.Namespace, err: TextIO) -> Iterator[tuple[Client, FakeOpenRouter | None]]:
     """The client for ``args``: the fake server when ``--offline`` is given, or when there is
     neither ``OPENROUTER_API_KEY`` nor ``--base-url`` (said in one line on ``err``). The fake
-    server never gets the key."""
+    server never gets the key. Online, ``--base-url`` wins over ``$OPENROUTER_BASE_URL``, as
+    ``base_url=`` does for :class:`~openrouter_rx.Client`."""
     key = os.environ.get("OPENROUTER_API_KEY") or None
     offline = bool(args.offline) or (key is None and args.base_url is None)
     options: dict[str, Any] = {"timeout": Timeout(idle=args.idle_timeout)}
     if offline:
         options["api_key"] = ""  # a key in the environment is not sent to the embedded server
-    else:
-        options["base_url"] = args.base_url or DEFAULT_BASE_URL
+    elif args.base_url:
+        options["base_url"] = args.base_url  # else the Client's default: $OPENROUTER_BASE_URL, else OpenRouter's
     with demo_client(offline=offline, announce=io.StringIO(), **options) as (client, fake):
         if fake is not None:
             reason = "--offline given" if args.offline else "no OPENROUTER_API_KEY set"
