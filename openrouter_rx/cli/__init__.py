@@ -90,7 +90,9 @@ def _output_options(parser: argparse.ArgumentParser, *, jsonl: bool) -> None:
 
 def _connection_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--offline", action="store_true", help="use the embedded fake server even with a key")
-    parser.add_argument("--base-url", type=_url, default=None, help="API root (default: OpenRouter)")
+    parser.add_argument(
+        "--base-url", type=_url, default=None, help="API root (default: $OPENROUTER_BASE_URL, else OpenRouter's)"
+    )
     parser.add_argument(
         "--idle-timeout", type=_positive, default=120.0, help="seconds without data before giving up (default 120)"
     )
