@@ -44,7 +44,9 @@ class CallbackRegistry:
         if policy not in ("raise", "log"):
             raise ValueError(f"callback_errors must be 'raise' or 'log', not {policy!r}")
         self.policy: CallbackPolicy = policy
-        self._callbacks: dict[str, list[Callable[[Any], Any]]] = {event: [] for event in EVENTS}
+        # Copy on write: registering replaces an event's tuple (under the lock), so a reader takes
+        # the tuple as it is, without a lock or a copy, and an event in progress keeps its own.
+        self._callbacks: dict[str, tuple[Callable[[Any], Any], ...]] = dict.fromkeys(EVENTS, ())
         self._lock = threading.Lock()
 
     @staticmethod
@@ -60,29 +62,26 @@ class CallbackRegistry:
         if not callable(fn):
             raise TypeError(f"a {event} callback must be callable, not {type(fn).__name__}")
         with self._lock:
-            self._callbacks[event].append(fn)
+            self._callbacks[event] += (fn,)
         return fn
 
     def clear(self, event: str | None = None) -> None:
         """Forget the callbacks of ``event``, or of every event when ``None``."""
         with self._lock:
             for name in EVENTS if event is None else (self.check(event),):
-                self._callbacks[name] = []
+                self._callbacks[name] = ()
 
     def of(self, event: str) -> tuple[Callable[[Any], Any], ...]:
         """The callbacks of ``event`` now (a snapshot: registering meanwhile is safe)."""
-        with self._lock:
-            return tuple(self._callbacks[event])
-
-    def has(self, event: str) -> bool:
-        """Whether ``event`` has any callback."""
-        with self._lock:
-            return bool(self._callbacks[event])
+        return self._callbacks[event]
 
     def fire(self, event: str, payload: Any, wrap: Callable[[str, Exception], CallbackError]) -> None:
         """Call every ``event`` callback with ``payload``, applying the policy to failures."""
-        for fn in self.of(event):
-            self.call(event, fn, payload, wrap)
+        for fn in self._callbacks[event]:
+            try:
+                fn(payload)
+            except Exception as raised:
+                self._failed(event, fn, raised, wrap)
 
     def call(
         self, event: str, fn: Callable[[Any], Any], payload: Any, wrap: Callable[[str, Exception], CallbackError]
@@ -91,16 +90,22 @@ class CallbackRegistry:
         try:
             fn(payload)
         except Exception as raised:
-            error = wrap(event, raised)
-            error.__cause__ = raised
-            if self.policy == "raise":
-                raise error from raised
-            logger.warning("%s callback %s raised; the stream goes on", _label(event), describe(fn), exc_info=raised)
-            self.report(error)
+            self._failed(event, fn, raised, wrap)
+
+    def _failed(
+        self, event: str, fn: Callable[[Any], Any], raised: Exception, wrap: Callable[[str, Exception], CallbackError]
+    ) -> None:
+        """Apply the policy to ``fn`` (of ``event``) having raised ``raised``."""
+        error = wrap(event, raised)
+        error.__cause__ = raised
+        if self.policy == "raise":
+            raise error from raised
+        logger.warning("%s callback %s raised; the stream goes on", _label(event), describe(fn), exc_info=raised)
+        self.report(error)
 
     def report(self, error: Exception) -> None:
         """Call every ``on_error`` callback with ``error``; their own failures are logged (ERROR)."""
-        for fn in self.of("on_error"):
+        for fn in self._callbacks["on_error"]:
             try:
                 fn(error)
             except Exception as raised:

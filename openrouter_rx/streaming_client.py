@@ -15,15 +15,15 @@ runs on the thread that called ``stream_complete``. The Rx way stays one attribu
 
 from __future__ import annotations
 
-import enum
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from contextlib import closing
 from typing import Any, TypeVar, overload
 
 from reactivex import Observable, from_iterable
 
 from . import blocking
+from ._call_arguments import DEFAULT, Default, Options, call_arguments, stream_start
 from ._callbacks import CallbackPolicy, CallbackRegistry
 from ._spec import Timeout
 from ._stream_call import StreamCall, has_tool_calls
@@ -37,7 +37,6 @@ from .operators import fallback_to_non_streaming as fallback_operator
 from .operators import retry_with_backoff, structured_output
 from .operators import track_usage as track_usage_operator
 from .operators._common import attach_partial
-from .options import CompletionOptions, StreamStart, check_model, check_names
 from .response import Response
 from .structured import HealAttempt
 from .usage import UsageTracker
@@ -45,19 +44,6 @@ from .usage import UsageTracker
 __all__ = ["StreamingClient"]
 
 _F = TypeVar("_F", bound=Callable[..., Any])
-
-
-class _Default(enum.Enum):
-    TOKEN = 0
-
-
-_DEFAULT = _Default.TOKEN
-"""An argument not given (``model=``: the options' model, else the client's)."""
-
-Options = CompletionOptions | Mapping[str, Any] | None
-
-_NOT_BODY = frozenset({"extra_headers", "scheduler"})
-"""Keyword arguments of ``Client.stream`` that are not body fields (left out of ``StreamStart.params``)."""
 
 
 class StreamingClient:
@@ -198,7 +184,7 @@ class StreamingClient:
     def on_stream(self, event: str, fn: Callable[[Any], Any]) -> StreamingClient: ...
 
     def on_stream(
-        self, event: str, fn: Callable[[Any], Any] | _Default = _DEFAULT
+        self, event: str, fn: Callable[[Any], Any] | Default = DEFAULT
     ) -> StreamingClient | Callable[[_F], _F]:
         """Register ``fn`` for ``event``; returns ``self`` for chaining. Without ``fn``, a decorator
         that registers the function and returns it unchanged.
@@ -215,7 +201,7 @@ class StreamingClient:
             TypeError: ``fn`` (or the decorated object) is not callable (``None`` included).
         """
         self._callbacks.check(event)
-        if fn is _DEFAULT:
+        if fn is DEFAULT:
 
             def register(function: _F) -> _F:
                 return self._callbacks.add(event, function)
@@ -235,7 +221,7 @@ class StreamingClient:
         messages: Messages,
         options: Options = None,
         *,
-        model: str | _Default | None = _DEFAULT,
+        model: str | Default | None = DEFAULT,
         accumulate_response: bool = True,
         tools: Sequence[Any] | None = None,
         response_format: Any = None,
@@ -275,34 +261,30 @@ class StreamingClient:
         self._check_open()
         if callback is not None and not callable(callback):
             raise TypeError(f"callback must be callable, not {type(callback).__name__}")
-        chosen, body = self._arguments(options, model, tools, response_format, params)
+        chosen, body = call_arguments(options, model, tools, response_format, params, self.model)
         source = self._pipeline(messages, chosen, body, timeout)
-        fields = {name: value for name, value in body.items() if name not in _NOT_BODY}
-        start = StreamStart(chosen, self.client.build_body(messages, None, True, {})["messages"], fields)
+        start = stream_start(self.client, messages, chosen, body)
         call = StreamCall(accumulate_response, context_of(source))
-        callbacks = self._callbacks
+        callbacks, wrap = self._callbacks, call.wrap
         try:
-            callbacks.fire("on_start", start, call.wrap)
+            callbacks.fire("on_start", start, wrap)
             call.started = time.monotonic()
             with closing(blocking.iterate(source)) as chunks:
                 for chunk in chunks:
                     call.add(chunk)
-                    callbacks.fire("on_chunk", chunk, call.wrap)
+                    callbacks.fire("on_chunk", chunk, wrap)
                     if callback is not None:
-                        callbacks.call("callback", callback, chunk, call.wrap)
-                    if has_tool_calls(chunk):
-                        callbacks.fire("on_tool_call_chunk", chunk, call.wrap)
+                        callbacks.call("callback", callback, chunk, wrap)
+                    if callbacks.of("on_tool_call_chunk") and has_tool_calls(chunk):
+                        callbacks.fire("on_tool_call_chunk", chunk, wrap)
             response = call.response()
             if response is not None and response.response_format is not None and self.auto_heal_responses:
                 response = self._healed(response)
             call.final = response
-            callbacks.fire("on_finish", response, call.wrap)
-        except CallbackError as error:
-            callbacks.report(error)
-            raise
+            callbacks.fire("on_finish", response, wrap)
         except Exception as error:
-            partial = call.partial()
-            if partial is not None and call.final is None:
+            partial = None if isinstance(error, CallbackError) else call.partial()  # a CallbackError has its own
+            if partial is not None:
                 attach_partial(error, partial, call.count)
             callbacks.report(error)
             raise
@@ -331,7 +313,7 @@ class StreamingClient:
         messages: Messages,
         options: Options = None,
         *,
-        model: str | _Default | None = _DEFAULT,
+        model: str | Default | None = DEFAULT,
         timeout: Timeout | float | None = None,
         **params: Any,
     ) -> Response:
@@ -344,43 +326,14 @@ class StreamingClient:
             sc.on_stream("on_error", lambda err: print(sc.complete_sync(messages).content))
         """
         self._check_open()
-        chosen, body = self._arguments(options, model, None, None, params)
+        chosen, body = call_arguments(options, model, None, None, params, self.model)
         response = self.client.complete_sync(messages, chosen, timeout=timeout, **body)
-        if self.usage_tracker is not None and response.usage is not None:
-            self.usage_tracker.record(response.usage, response.model or chosen)
+        self._record(response, chosen)
         if response.response_format is not None and self.auto_heal_responses:
             response = self._healed(response)
         return response
 
     # -- plumbing --------------------------------------------------------------------
-    def _arguments(
-        self,
-        options: Options,
-        model: str | _Default | None,
-        tools: Sequence[Any] | None,
-        response_format: Any,
-        params: Mapping[str, Any],
-    ) -> tuple[str | None, dict[str, Any]]:
-        """The model and the body fields of one call: options, then the call's own arguments."""
-        if options is None:
-            options = CompletionOptions()
-        elif isinstance(options, Mapping):
-            options = CompletionOptions.from_mapping(options)
-        elif not isinstance(options, CompletionOptions):
-            raise TypeError(f"options must be a CompletionOptions or a dict, not {type(options).__name__}")
-        check_names(params)
-        if not isinstance(model, _Default):
-            check_model(model)
-        body = options.to_params()
-        if tools is not None:
-            body["tools"] = tools
-        if response_format is not None:
-            body["response_format"] = response_format
-        body.update(params)
-        body = {name: value for name, value in body.items() if value is not None}  # an explicit None unsets
-        chosen = body.pop("model", self.model)
-        return (chosen if model is _DEFAULT else model), body
-
     def _pipeline(
         self, messages: Messages, model: str | None, body: dict[str, Any], timeout: Timeout | float | None
     ) -> Observable[Chunk]:
@@ -409,6 +362,9 @@ class StreamingClient:
 
     def _record_healer(self, attempt: HealAttempt) -> None:
         """Healing is billed: record each healer reply's usage in :attr:`usage_tracker`."""
-        reply = attempt.response
+        self._record(attempt.response, attempt.model)
+
+    def _record(self, reply: object, model: str | None) -> None:
+        """Record the usage of an unstreamed ``reply`` (a Response) in :attr:`usage_tracker`, if kept."""
         if self.usage_tracker is not None and isinstance(reply, Response) and reply.usage is not None:
-            self.usage_tracker.record(reply.usage, reply.model or attempt.model)
+            self.usage_tracker.record(reply.usage, reply.model or model)
