@@ -247,7 +247,29 @@ def test_json_schema_is_sent_and_the_value_printed(fake_openrouter: FakeOpenRout
     assert code == 0
     assert json.loads(out) == {"city": "Oslo", "population": 709000}
     sent = fake_openrouter.requests[0].json["response_format"]
-    assert sent == {"type": "json_schema", "json_schema": {"name": "city", "strict": True, "schema": CITY_SCHEMA}}
+    # not strict: the schema leaves additionalProperties open, which strict mode refuses with a 400
+    assert sent == {"type": "json_schema", "json_schema": {"name": "city", "strict": False, "schema": CITY_SCHEMA}}
+
+
+def test_json_schema_is_strict_when_the_schema_is_strict_ready(fake_openrouter: FakeOpenRouter, tmp_path: Path) -> None:
+    closed = {**CITY_SCHEMA, "additionalProperties": False}
+    nested_open = {
+        **closed,
+        "properties": {
+            **closed["properties"],
+            "tags": {"type": "array", "items": {"type": "object", "properties": {}}},
+        },
+        "required": ["city", "population", "tags"],
+    }
+    for schema, strict in ((closed, True), (nested_open, False)):
+        path = tmp_path / "city.json"
+        path.write_text(json.dumps(schema), encoding="utf-8")
+        fake_openrouter.enqueue(CompletionReply(completion_body('{"city": "Oslo", "population": 1, "tags": []}')))
+        code, _, err = run(
+            "chat", "c", "--json-schema", str(path), "--no-stream", "--base-url", fake_openrouter.base_url
+        )
+        assert code == 0, err
+        assert fake_openrouter.requests[-1].json["response_format"]["json_schema"]["strict"] is strict
 
 
 def test_json_schema_jsonl_shows_the_partial_values(fake_openrouter: FakeOpenRouter, schema_file: Path) -> None:

@@ -77,8 +77,11 @@ def load_response_format(path: str) -> dict[str, Any]:
     """The ``response_format`` for a ``--json-schema`` file.
 
     The file holds either a JSON Schema (wrapped as ``{"type": "json_schema", "json_schema":
-    {"name": <file stem>, "strict": true, "schema": ...}}``) or a whole ``response_format``
+    {"name": <file stem>, "strict": ..., "schema": ...}}``) or a whole ``response_format``
     object (``{"type": "json_schema", ...}`` or ``{"type": "json_object"}``), sent as is.
+    ``strict`` is true only for a schema that strict mode accepts (every object closed with
+    ``additionalProperties: false`` and all its properties required): OpenAI's models answer 400
+    to ``strict: true`` with any other schema.
 
     Raises:
         UsageError: the file cannot be read or is not a JSON object.
@@ -94,7 +97,27 @@ def load_response_format(path: str) -> dict[str, Any]:
     if document.get("type") in ("json_schema", "json_object") and "properties" not in document:
         return document
     name = "".join(c if c.isalnum() or c in "_-" else "_" for c in Path(path).stem)[:64] or "response"
-    return {"type": "json_schema", "json_schema": {"name": name, "strict": True, "schema": document}}
+    return {"type": "json_schema", "json_schema": {"name": name, "strict": strict_ready(document), "schema": document}}
+
+
+def strict_ready(schema: Any) -> bool:
+    """Whether strict structured outputs accept ``schema``: every object schema in it has
+    ``additionalProperties: false`` and lists all its properties in ``required``."""
+    if isinstance(schema, list):
+        return all(strict_ready(item) for item in schema)
+    if not isinstance(schema, dict):
+        return True
+    properties = schema.get("properties")
+    is_object = schema.get("type") == "object" or (isinstance(schema.get("type"), list) and "object" in schema["type"])
+    if is_object or isinstance(properties, dict):
+        if schema.get("additionalProperties") is not False:
+            return False
+        if isinstance(properties, dict) and set(schema.get("required") or ()) != set(properties):
+            return False
+    children = [v for k, v in schema.items() if k in ("properties", "$defs", "definitions") and isinstance(v, dict)]
+    nested = [value for group in children for value in group.values()]
+    nested += [schema[k] for k in ("items", "anyOf", "oneOf", "allOf", "prefixItems") if k in schema]
+    return all(strict_ready(item) for item in nested)
 
 
 def _resolve(ref: Any, root: Any) -> Any:
