@@ -37,6 +37,7 @@ _NETWORK_ERRORS = (
 _TIMEOUTS = (TimeoutError, urllib3.exceptions.TimeoutError, requests.exceptions.Timeout)
 _DECODE_ERRORS = (urllib3.exceptions.DecodeError, requests.exceptions.ContentDecodingError)
 _USERINFO = re.compile(r"//[^/\s@'\"]*@")
+_OS_REASON = re.compile(r"\[Errno -?\d+\] ([^'\")\]]+)")
 
 
 def media_type(content_type: str) -> str:
@@ -135,7 +136,8 @@ def describe(exc: BaseException) -> str:
     never a request header. Credentials in a (proxy) URL are removed anyway.
     """
     text = _USERINFO.sub("//", str(exc) or type(exc).__name__)
-    return text[:300]
+    reason = _OS_REASON.search(text)  # urllib3 nests the OS error's text deep inside its own
+    return reason.group(1).strip() if reason else text[:300]
 
 
 def public_url(url: str) -> str:

@@ -7,6 +7,7 @@ on timing.
 from __future__ import annotations
 
 import importlib.util
+import socket
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -405,3 +406,15 @@ def test_the_tool_loop_marble_names_one_event_per_letter() -> None:
     diagram = diagram_of(orx.tool_loop, "tool_loop:")
     assert [name for _, kind, name in shape(diagram) if kind == "N"] == list("SABCFQRSDEFL")
     assert shape(diagram)[-1][1] == "C"
+
+
+def test_a_refused_connection_says_so_in_plain_words() -> None:
+    # urllib3 nests the OS error's text inside "HTTPConnectionPool(...): Max retries exceeded ...
+    # (Caused by NewConnectionError(...))"; the message now keeps only the reason.
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    with orx.Client(base_url=f"http://127.0.0.1:{port}/api/v1") as client:
+        with pytest.raises(orx.APIConnectionError) as caught:
+            client.complete_sync("hi", timeout=5)
+    assert str(caught.value) == f"connection to http://127.0.0.1:{port} failed: Connection refused"
