@@ -125,11 +125,7 @@ class CompletionOptions:
         Raises:
             TypeError: a name of the Ruby gem (``providers``, ``extras``), or a ``model`` that is no str.
         """
-        check_names(values)
-        known = {name: value for name, value in values.items() if name in _FIELDS}
-        extra = dict(values.get("extra") or {})
-        extra.update({name: value for name, value in values.items() if name not in _FIELDS and name != "extra"})
-        return cls(**known, extra=extra)
+        return cls()._with(values)
 
     def to_params(self) -> dict[str, Any]:
         """The fields that are set (not ``None``), then ``extra``: keyword arguments for
@@ -147,10 +143,15 @@ class CompletionOptions:
         Raises:
             TypeError: as :meth:`from_mapping`.
         """
-        check_names(overrides)
-        known = {name: value for name, value in overrides.items() if name in _FIELDS}
-        extra = {**self.extra, **dict(overrides.get("extra") or {})}
-        extra.update({name: value for name, value in overrides.items() if name not in _FIELDS and name != "extra"})
+        return self._with(overrides)
+
+    def _with(self, values: Mapping[str, Any]) -> CompletionOptions:
+        """A copy with ``values`` applied: known names replace fields, ``extra`` and the other names
+        are merged into this object's ``extra``."""
+        check_names(values)
+        known = {name: value for name, value in values.items() if name in _FIELDS}
+        extra = {**self.extra, **dict(values.get("extra") or {})}
+        extra.update({name: value for name, value in values.items() if name not in _FIELDS and name != "extra"})
         return dataclasses.replace(self, **known, extra=extra)
 
 
