@@ -37,8 +37,19 @@ _T = TypeVar("_T")
 _SLICE: Final = 0.1
 """Seconds of one wait slice (KeyboardInterrupt is seen between two, on every platform)."""
 
-_NEXT, _ERROR, _DONE = 0, 1, 2
 _MISSING: Any = object()
+
+
+class _End:
+    """What ends the values in the inbox: the observable's error, or ``None`` for completion."""
+
+    __slots__ = ("error",)
+
+    def __init__(self, error: Exception | None) -> None:
+        self.error = error
+
+
+_COMPLETED: Final = _End(None)
 
 
 def iterate(observable: Observable[_T], *, timeout: float | None = None) -> Generator[_T, None, None]:
@@ -78,8 +89,8 @@ def iterate(observable: Observable[_T], *, timeout: float | None = None) -> Gene
     return _iterate(observable, timeout)
 
 
-def _subscribe(observable: Observable[Any], inbox: queue.SimpleQueue[tuple[int, Any]]) -> abc.DisposableBase:
-    """Subscribe so that every notification lands in ``inbox``.
+def _subscribe(observable: Observable[Any], inbox: queue.SimpleQueue[Any]) -> abc.DisposableBase:
+    """Subscribe so that every notification lands in ``inbox`` (a value as it is, the end as an ``_End``).
 
     Inside a running trampoline (``CurrentThreadScheduler``, e.g. in an ``on_next`` of
     ``reactivex.of(...)``) a synchronous source would queue its work behind the action that is
@@ -88,11 +99,7 @@ def _subscribe(observable: Observable[Any], inbox: queue.SimpleQueue[tuple[int, 
     """
 
     def subscribe() -> abc.DisposableBase:
-        return observable.subscribe(
-            lambda value: inbox.put((_NEXT, value)),
-            lambda error: inbox.put((_ERROR, error)),
-            lambda: inbox.put((_DONE, None)),
-        )
+        return observable.subscribe(inbox.put, lambda error: inbox.put(_End(error)), lambda: inbox.put(_COMPLETED))
 
     if CurrentThreadScheduler.singleton().schedule_required():
         return subscribe()  # no trampoline running on this thread
@@ -102,29 +109,29 @@ def _subscribe(observable: Observable[Any], inbox: queue.SimpleQueue[tuple[int, 
         try:
             holder.disposable = subscribe()
         except Exception as error:  # subscribe() itself failed: report it like an on_error
-            inbox.put((_ERROR, error))
+            inbox.put(_End(error))
 
     threading.Thread(target=run, name="openrouter_rx-blocking-subscribe", daemon=True).start()
     return holder
 
 
 def _iterate(observable: Observable[_T], timeout: float | None) -> Generator[_T, None, None]:
-    inbox: queue.SimpleQueue[tuple[int, Any]] = queue.SimpleQueue()
+    inbox: queue.SimpleQueue[Any] = queue.SimpleQueue()
     subscription = _subscribe(observable, inbox)
     try:
         while True:
-            kind, item = _take(inbox, timeout)
-            if kind == _NEXT:
+            item = _take(inbox, timeout)
+            if type(item) is not _End:
                 yield item
-            elif kind == _ERROR:
-                raise item
+            elif item.error is not None:
+                raise item.error
             else:
                 return
     finally:
         subscription.dispose()
 
 
-def _take(inbox: queue.SimpleQueue[tuple[int, Any]], timeout: float | None) -> tuple[int, Any]:
+def _take(inbox: queue.SimpleQueue[Any], timeout: float | None) -> Any:
     deadline = None if timeout is None else time.monotonic() + timeout
     while True:
         wait = _SLICE if deadline is None else min(_SLICE, deadline - time.monotonic())
