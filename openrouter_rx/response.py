@@ -170,7 +170,18 @@ class Response:
         """
         if self.response_format is None:
             return None
+        failure = self.__dict__.get("_structured_failure")
+        if failure is not None:  # settled by healing that failed: its attempts, the healer's included
+            raise failure
         return self.parse()
+
+    def _settle_structured_output(self, value: Any = None, failure: Exception | None = None) -> None:
+        """Fix what :attr:`structured_output` gives (a healed value) or raises (the error of healing
+        that failed, with every attempt); for the code that healed this response."""
+        if failure is not None:
+            self.__dict__["_structured_failure"] = failure
+        else:
+            self.__dict__["structured_output"] = value  # the cached_property's slot
 
     def parse(self, fmt: Any = None, *, repair: bool = True, choice: int = 0) -> Any:
         """Choice ``choice``'s content as the data ``fmt`` describes (default: the request's

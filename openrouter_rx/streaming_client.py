@@ -348,16 +348,19 @@ class StreamingClient:
         return source
 
     def _healed(self, response: Response) -> Response:
-        """``response`` with ``structured_output`` set by the ``structured_output`` operator with a
-        :class:`~openrouter_rx.Healer`; unchanged when even healing fails (then reading
-        ``structured_output`` raises, as without healing; the attempts were logged)."""
+        """``response`` with ``structured_output`` settled by the ``structured_output`` operator with
+        a :class:`~openrouter_rx.Healer`: the healed value, or, when even healing failed, the
+        operator's :class:`~openrouter_rx.errors.StructuredOutputError` (every attempt, the
+        healer's included; ``err.partial`` is the response), raised when it is read."""
         healer = Healer(self.client, model=self.healer_model, max_attempts=self.max_heal_attempts)
         parse = structured_output(response.response_format, heal=healer, on_attempt=self._record_healer)
         try:
             value = blocking.wait(from_iterable(response.to_chunks()).pipe(parse))
-        except StructuredOutputError:
-            return response
-        response.__dict__["structured_output"] = value  # the cached_property's slot: the healed value
+        except StructuredOutputError as failure:
+            failure.partial = response
+            response._settle_structured_output(failure=failure)
+        else:
+            response._settle_structured_output(value)
         return response
 
     def _record_healer(self, attempt: HealAttempt) -> None:

@@ -391,3 +391,27 @@ def test_configure_takes_access_token_as_an_alias_of_api_key() -> None:
             configure(api_key=KEY, access_token="sk-or-v1-other")
     finally:
         configure(reset=True)
+
+
+def test_auto_heal_that_fails_raises_the_error_with_the_healer_attempts(fake_openrouter: FakeOpenRouter) -> None:
+    """Reading ``structured_output`` after healing failed used to raise an error listing only the
+    model's own attempts: the healer's (and its billed reply) were only in a WARNING log."""
+    fake_openrouter.enqueue(
+        StreamReply(text_chunks('{"name": "Oslo"}')),
+        CompletionReply(completion_body('{"name": "still no population"}')),
+    )
+    with StreamingClient(
+        api_key=KEY, base_url=fake_openrouter.base_url, auto_heal_responses=True, max_heal_attempts=1
+    ) as sc:
+        response = sc.stream_complete("a city", response_format=City)
+    assert response is not None
+    with pytest.raises(orx.StructuredOutputError) as caught:
+        _ = response.structured_output
+    sources = [attempt.source for attempt in caught.value.attempts]
+    assert sources[0] == "model" and sources[-1] == "healer"
+    healer_attempt = caught.value.attempts[-1]
+    assert healer_attempt.text == '{"name": "still no population"}' and healer_attempt.response is not None
+    assert caught.value.partial is response
+    with pytest.raises(orx.StructuredOutputError) as again:  # the same answer every time it is read
+        _ = response.structured_output
+    assert again.value is caught.value
