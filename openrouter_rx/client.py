@@ -7,37 +7,22 @@ default the blocking read runs on the client's bounded thread pool, so
 
 from __future__ import annotations
 
-import dataclasses
-import importlib
 import ipaddress
 import json
 import os
-import threading
-import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
 import reactivex
-import requests
 from reactivex import abc
 from reactivex import operators as ops
-from reactivex.disposable import CompositeDisposable, Disposable
-from reactivex.scheduler import (
-    CurrentThreadScheduler,
-    ImmediateScheduler,
-    NewThreadScheduler,
-    ThreadPoolScheduler,
-    TrampolineScheduler,
-)
 
-from ._connections import Adapter
 from ._params import finisher, response_format_of, weakly, wire_value
 from ._reader import public_url
+from ._runner import RequestRunner
 from ._spec import RequestSpec, Secret, Timeout
-from ._transport import Exchange
 from ._version import __version__
-from ._watchdog import Watchdog
 from .blocking import wait
 from .chunk_stream import ChunkStream, RequestContext
 from .errors import InsecureTransportError
@@ -52,9 +37,6 @@ DEFAULT_MODEL = "openai/gpt-4o-mini"
 DEFAULT_MAX_EVENT_BYTES = 4 * 1024 * 1024
 
 Messages = Sequence[Mapping[str, Any]] | str
-
-# ``Observable.run()`` always subscribes with this scheduler; it is not a caller's choice.
-_RUN_DEFAULT_SCHEDULER: object = getattr(importlib.import_module("reactivex.run"), "_default_scheduler", object())
 
 
 def _is_loopback(host: str) -> bool:
@@ -77,27 +59,6 @@ def _normalize_messages(messages: Messages) -> list[dict[str, Any]]:
             )
         out.append(dict(message))
     return out
-
-
-class _Timed(abc.ObserverBase[Any]):
-    """Sets ``response_time`` (seconds since subscribe) on the Response of a non-streaming request."""
-
-    __slots__ = ("_observer", "_started")
-
-    def __init__(self, observer: abc.ObserverBase[Any], started: float) -> None:
-        self._observer = observer
-        self._started = started
-
-    def on_next(self, value: Any) -> None:
-        if isinstance(value, Response) and value.response_time is None:
-            value = dataclasses.replace(value, response_time=time.monotonic() - self._started)
-        self._observer.on_next(value)
-
-    def on_error(self, error: Exception) -> None:
-        self._observer.on_error(error)
-
-    def on_completed(self) -> None:
-        self._observer.on_completed()
 
 
 class Client:
@@ -167,17 +128,8 @@ class Client:
         self.max_event_bytes = max_event_bytes
         self.validate_chunks = validate_chunks
         self._extra_headers = dict(headers or {})
-        self._session = requests.Session()
-        adapter = Adapter(pool_connections=pool_size, pool_maxsize=pool_size, max_retries=0)
-        self._session.mount("https://", adapter)
-        self._session.mount("http://", adapter)
-        self._scheduler: ThreadPoolScheduler | None = None
-        self._reading = threading.local()  # .active: this thread runs one of this client's reads
-        self._scheduler_lock = threading.Lock()
-        self._watchdog = Watchdog()
-        self._active: dict[Exchange, abc.ObserverBase[Any]] = {}
-        self._active_lock = threading.Lock()
-        self._closed = False
+        self._runner = RequestRunner(pool_size)
+        self._active = self._runner.active  # the exchanges in flight (read by tests)
         self._model_catalog = ModelCatalog(self._fetch_models, models_ttl)
 
     # -- plumbing ------------------------------------------------------------
@@ -202,10 +154,7 @@ class Client:
     @property
     def scheduler(self) -> abc.SchedulerBase:
         """The client's bounded pool where reads run by default."""
-        with self._scheduler_lock:
-            if self._scheduler is None:
-                self._scheduler = ThreadPoolScheduler(max_workers=self.pool_size)
-            return self._scheduler
+        return self._runner.pool
 
     def close(self) -> None:
         """Release the pool, the watchdog and pooled connections. Idempotent.
@@ -213,19 +162,7 @@ class Client:
         Requests still in flight end with an :class:`~openrouter_rx.errors.APIConnectionError`
         (never silently: a blocked ``.run()`` returns).
         """
-        if self._closed:
-            return
-        self._closed = True
-        with self._active_lock:
-            active = list(self._active.items())
-            self._active.clear()
-        for exchange, observer in active:
-            exchange.close_by_client(observer)
-        self._watchdog.close()
-        with self._scheduler_lock:
-            if self._scheduler is not None:
-                self._scheduler.executor.shutdown(wait=False, cancel_futures=True)
-        self._session.close()
+        self._runner.close()
 
     def _headers(self, streaming: bool, extra: Mapping[str, str] | None) -> dict[str, str]:
         headers = {
@@ -294,53 +231,7 @@ class Client:
         self, spec: RequestSpec, scheduler: abc.SchedulerBase | None
     ) -> Callable[[abc.ObserverBase[Any], abc.SchedulerBase | None], abc.DisposableBase]:
         """The subscribe function of a cold observable of ``spec``: one Exchange per subscription."""
-
-        def subscribe(
-            observer: abc.ObserverBase[Any], subscribe_scheduler: abc.SchedulerBase | None = None
-        ) -> abc.DisposableBase:
-            if self._closed:
-                raise RuntimeError("this Client is closed")
-            if subscribe_scheduler is _RUN_DEFAULT_SCHEDULER:
-                subscribe_scheduler = None  # .run() passes its own NewThreadScheduler: keep the bounded pool
-            chosen = scheduler or subscribe_scheduler or self.scheduler
-            if chosen is self._scheduler and getattr(self._reading, "active", False):
-                # Subscribed from inside one of this client's reads (an Rx callback on a pool
-                # thread): read on a thread of its own, so a blocking wait for it there (a
-                # complete_sync fallback in on_error, a StreamingClient call) never waits for a
-                # pool thread that may be the very one waiting.
-                chosen = NewThreadScheduler()
-            if isinstance(chosen, (ImmediateScheduler, TrampolineScheduler)):
-                # Run on this thread's shared trampoline, queued behind the subscription itself, so
-                # take(n) & co. can dispose mid-read (a fresh CurrentThreadScheduler() would run the
-                # read inside subscribe(), before the subscriber holds the disposable).
-                chosen = CurrentThreadScheduler.singleton()
-            exchange = Exchange(self._session, spec, self._watchdog)
-            with self._active_lock:
-                self._active[exchange] = observer
-
-            def forget() -> None:
-                with self._active_lock:
-                    self._active.pop(exchange, None)
-
-            target = observer if spec.streaming else _Timed(observer, time.monotonic())
-
-            def action(_: abc.SchedulerBase, __: Any = None) -> None:
-                outer = getattr(self._reading, "active", False)
-                self._reading.active = True
-                try:
-                    exchange.run(target)
-                finally:
-                    self._reading.active = outer
-                    forget()
-
-            def dispose() -> None:
-                exchange.cancel()
-                forget()
-
-            handle = chosen.schedule(action)
-            return CompositeDisposable(Disposable(dispose), handle)
-
-        return subscribe
+        return self._runner.subscribe_function(spec, scheduler)
 
     # -- public API ----------------------------------------------------------
     def stream(
